@@ -1,0 +1,42 @@
+//! The `serin.dev/v1beta1` API: `Canary`, `MetricTemplate`, `AlertProvider`.
+//!
+//! Field names, defaults and meanings follow Flagger's `flagger.app/v1beta1`, so a
+//! Flagger manifest moves over by changing its `apiVersion`. Fields serin does not
+//! implement yet are still accepted by the schema (they are typed loosely, with
+//! unknown fields preserved) and reported once through [`unsupported_fields`].
+//!
+//! This module owns the wire format only: no IO, no decisions.
+
+mod alert_provider;
+mod canary;
+pub mod duration;
+mod metric_template;
+mod schema;
+mod status;
+
+pub use alert_provider::{AlertProvider, AlertProviderSpec};
+pub use canary::*;
+pub use duration::{DurationError, parse_duration};
+pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
+pub use status::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// The API group of every serin kind.
+pub const GROUP: &str = "serin.dev";
+
+/// All CRDs serin serves, in the order `serin crd` prints them.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    use kube::CustomResourceExt;
+    vec![Canary::crd(), MetricTemplate::crd(), AlertProvider::crd()]
+}
+
+/// The CRDs as one multi-document YAML stream, as committed under `crds/`.
+pub fn crds_yaml() -> Result<String, serde_saphyr::ser::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&crd)?);
+    }
+    Ok(out)
+}

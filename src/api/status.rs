@@ -1,0 +1,246 @@
+//! `Canary.status`: Flagger's fields plus what makes serin explainable and restart-safe
+//! (when the current step began, each metric's last verdict, the last failed check).
+//!
+//! Everything serin needs to resume after a restart lives here; the decision reads it and
+//! writes the next one.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Phase of a Canary, Flagger's names.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum Phase {
+    /// Creating the primary and the routing objects.
+    #[default]
+    Initializing,
+    /// Primary and routing in place, target scaled to zero; waiting for a new revision.
+    Initialized,
+    /// Waiting for a gate (not used yet: webhooks are not supported).
+    Waiting,
+    /// A new revision is being analysed.
+    Progressing,
+    /// Waiting for a promotion gate (not used yet).
+    WaitingPromotion,
+    /// The new revision is being copied into the primary and traffic moved back to it.
+    Promoting,
+    /// Traffic is back on the primary; the canary is being scaled down.
+    Finalising,
+    /// The last revision was promoted.
+    Succeeded,
+    /// The last revision was rolled back.
+    Failed,
+    /// The Canary is being deleted and the original objects restored.
+    Terminating,
+    /// The original objects were restored.
+    Terminated,
+}
+
+impl Phase {
+    /// Phases in which a rollout is under way.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting | Phase::Finalising
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Initializing => "Initializing",
+            Phase::Initialized => "Initialized",
+            Phase::Waiting => "Waiting",
+            Phase::Progressing => "Progressing",
+            Phase::WaitingPromotion => "WaitingPromotion",
+            Phase::Promoting => "Promoting",
+            Phase::Finalising => "Finalising",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+            Phase::Terminating => "Terminating",
+            Phase::Terminated => "Terminated",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Observed state of a Canary.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// Current phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Percent of traffic routed to the canary.
+    #[serde(default)]
+    pub canary_weight: i32,
+    /// Failed checks of the current run.
+    #[serde(default)]
+    pub failed_checks: i32,
+    /// Iterations of the current run (A/B and blue/green; unused yet).
+    #[serde(default)]
+    pub iterations: i32,
+    /// Revision hash of the target's pod template last seen by the analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_spec: Option<String>,
+    /// Revision hash of the pod template last promoted into the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_promoted_spec: Option<String>,
+    /// When the phase last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<DateTime<Utc>>,
+    /// Conditions; type `Promoted` as in Flagger.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<CanaryCondition>,
+    /// Generation of the spec this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the current step (or the current wait: canary ready, primary rollout) began.
+    /// The next step is due one interval later; a wait fails one progress deadline later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<DateTime<Utc>>,
+    /// When the current wait (canary ready, primary rollout) began; cleared when it ends.
+    /// The wait fails `progressDeadlineSeconds` after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// Why the last check failed, with its numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failed_check: Option<String>,
+    /// Last result of each metric check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricStatus>,
+}
+
+/// Verdict of one metric check.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "PascalCase")]
+pub enum Verdict {
+    /// The value is within its range.
+    Pass,
+    /// The value is outside its range.
+    Fail,
+    /// The query returned nothing (or NaN): usually no traffic reached the canary.
+    NoData,
+    /// The query could not be run (server unreachable, bad query, bad template).
+    Error,
+}
+
+/// Last result of one metric check.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricStatus {
+    /// Metric name.
+    pub name: String,
+    /// Value returned by the query, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Smallest accepted value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest accepted value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Verdict of the check.
+    pub verdict: Verdict,
+    /// The query as sent.
+    pub query: String,
+    /// Explanation, e.g. the error of a failed query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the check ran.
+    pub checked_at: DateTime<Utc>,
+}
+
+/// A status condition, Flagger's shape plus `observedGeneration`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryCondition {
+    /// Condition type, e.g. `Promoted`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason (for `Promoted`: the phase).
+    #[serde(default)]
+    pub reason: String,
+    /// Human-readable explanation.
+    #[serde(default)]
+    pub message: String,
+    /// When the condition was last written with a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<DateTime<Utc>>,
+    /// When `status` last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<DateTime<Utc>>,
+    /// Generation of the spec the condition was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Condition types and reasons, in one place.
+pub mod conditions {
+    /// Flagger's condition: True once promoted (Initialized, Succeeded), False when failed.
+    pub const PROMOTED: &str = "Promoted";
+    /// serin's condition: False while the spec has fields serin does not implement.
+    pub const SUPPORTED: &str = "Supported";
+    /// serin's condition: False while the spec is invalid in a way the schema cannot check.
+    pub const VALID: &str = "Valid";
+}
+
+impl CanaryStatus {
+    /// The phase, `Initializing` when none was recorded yet.
+    pub fn phase(&self) -> Phase {
+        self.phase.unwrap_or_default()
+    }
+
+    pub fn condition(&self, type_: &str) -> Option<&CanaryCondition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// Sets a condition, keeping its transition time when the status is unchanged and
+    /// leaving everything untouched when nothing changed (so no write follows).
+    pub fn set_condition(
+        &mut self,
+        type_: &str,
+        status: &str,
+        reason: &str,
+        message: &str,
+        generation: Option<i64>,
+        now: DateTime<Utc>,
+    ) {
+        if let Some(c) = self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            if c.status == status
+                && c.reason == reason
+                && c.message == message
+                && c.observed_generation == generation
+            {
+                return;
+            }
+            if c.status != status {
+                c.last_transition_time = Some(now);
+            }
+            c.status = status.to_string();
+            c.reason = reason.to_string();
+            c.message = message.to_string();
+            c.last_update_time = Some(now);
+            c.observed_generation = generation;
+            return;
+        }
+        self.conditions.push(CanaryCondition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: reason.to_string(),
+            message: message.to_string(),
+            last_update_time: Some(now),
+            last_transition_time: Some(now),
+            observed_generation: generation,
+        });
+    }
+
+    pub fn remove_condition(&mut self, type_: &str) {
+        self.conditions.retain(|c| c.type_ != type_);
+    }
+}

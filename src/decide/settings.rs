@@ -1,0 +1,151 @@
+//! The analysis settings of a Canary with Flagger's defaults applied, and the checks the
+//! CRD schema cannot make (they become a `Valid=False` condition, not a crash).
+
+use std::time::Duration;
+
+use crate::api::{
+    CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration,
+};
+
+/// Effective settings of one Canary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub interval: Duration,
+    pub threshold: i32,
+    /// The weights of the analysis steps, in order; the last one is the max weight.
+    pub steps: Vec<i32>,
+    /// Primary weight added per step during promotion; 0 = all at once.
+    pub promotion_step: i32,
+    pub progress_deadline: Duration,
+    pub skip_analysis: bool,
+}
+
+/// What makes a spec unusable; reported on the Canary, never retried until the spec changes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("provider {0:?} is not supported: serin implements istio")]
+    Provider(String),
+    #[error("targetRef kind {0:?} is not supported: serin implements Deployment")]
+    TargetKind(String),
+    #[error("analysis.{field}: {message}")]
+    Analysis { field: &'static str, message: String },
+}
+
+impl Settings {
+    /// Reads the settings; `min_interval` is the floor serin applies to the interval
+    /// (Flagger raises anything below 10s to 10s; `--min-interval` lowers it for tests).
+    pub fn from_spec(
+        spec: &CanarySpec,
+        default_provider: &str,
+        min_interval: Duration,
+    ) -> Result<Settings, SpecError> {
+        let provider = spec.provider.as_deref().unwrap_or(default_provider);
+        if provider != "istio" {
+            return Err(SpecError::Provider(provider.to_string()));
+        }
+        if spec.target_ref.kind != "Deployment" {
+            return Err(SpecError::TargetKind(spec.target_ref.kind.clone()));
+        }
+        let deadline = spec
+            .progress_deadline_seconds
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS)
+            .max(1);
+        let Some(analysis) = &spec.analysis else {
+            // Flagger: no analysis means skipAnalysis.
+            return Ok(Settings {
+                interval: parse_duration(DEFAULT_INTERVAL).unwrap_or(Duration::from_secs(60)),
+                threshold: 1,
+                steps: vec![100],
+                promotion_step: 0,
+                progress_deadline: Duration::from_secs(deadline as u64),
+                skip_analysis: true,
+            });
+        };
+        let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
+        let interval = parse_duration(interval_text).map_err(|e| SpecError::Analysis {
+            field: "interval",
+            message: e.to_string(),
+        })?;
+        let threshold = analysis.threshold.filter(|t| *t > 0).unwrap_or(1);
+        let steps = steps(
+            analysis.step_weight,
+            analysis.step_weights.as_deref(),
+            analysis.max_weight,
+        )?;
+        Ok(Settings {
+            interval: interval.max(min_interval),
+            threshold,
+            steps,
+            promotion_step: analysis.step_weight_promotion.unwrap_or(0).clamp(0, 100),
+            progress_deadline: Duration::from_secs(deadline as u64),
+            skip_analysis: spec.skip_analysis,
+        })
+    }
+
+    /// The max weight: the last step.
+    pub fn max_weight(&self) -> i32 {
+        self.steps.last().copied().unwrap_or(100)
+    }
+
+    /// The weight after `current`, or None when `current` is the last step.
+    pub fn next_weight(&self, current: i32) -> Option<i32> {
+        self.steps.iter().copied().find(|w| *w > current)
+    }
+}
+
+/// The sequence of canary weights: `stepWeights` capped at `maxWeight` (and 100), or
+/// `stepWeight` increments up to `maxWeight` (default 100).
+fn steps(
+    step_weight: Option<i32>,
+    step_weights: Option<&[i32]>,
+    max_weight: Option<i32>,
+) -> Result<Vec<i32>, SpecError> {
+    let cap = max_weight.unwrap_or(100).clamp(1, 100);
+    if let Some(list) = step_weights.filter(|l| !l.is_empty()) {
+        if list.windows(2).any(|w| w[0] >= w[1]) || list.iter().any(|w| !(1..=100).contains(w)) {
+            return Err(SpecError::Analysis {
+                field: "stepWeights",
+                message: format!("{list:?} must be increasing values between 1 and 100"),
+            });
+        }
+        let mut out: Vec<i32> = list.iter().copied().filter(|w| *w <= cap).collect();
+        if out.is_empty() {
+            out.push(cap);
+        }
+        return Ok(out);
+    }
+    let step = step_weight.unwrap_or(0);
+    if step <= 0 {
+        return Err(SpecError::Analysis {
+            field: "stepWeight",
+            message: "must be greater than 0 when stepWeights is not set (iterations are not supported yet)".into(),
+        });
+    }
+    let mut out: Vec<i32> = (1..).map(|i| i * step).take_while(|w| *w < cap).collect();
+    out.push(cap);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_weight_goes_up_to_max_weight() {
+        assert_eq!(steps(Some(10), None, Some(30)).unwrap(), vec![10, 20, 30]);
+        assert_eq!(steps(Some(20), None, Some(50)).unwrap(), vec![20, 40, 50]);
+        assert_eq!(steps(Some(50), None, None).unwrap(), vec![50, 100]);
+    }
+
+    #[test]
+    fn step_weights_win_and_are_capped() {
+        assert_eq!(steps(Some(10), Some(&[1, 5, 25, 60]), Some(50)).unwrap(), vec![1, 5, 25]);
+        assert_eq!(steps(None, Some(&[5, 10]), None).unwrap(), vec![5, 10]);
+    }
+
+    #[test]
+    fn refuses_what_the_schema_might_miss() {
+        assert!(steps(Some(0), None, None).is_err());
+        assert!(steps(None, Some(&[10, 5]), None).is_err());
+    }
+}

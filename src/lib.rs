@@ -1,0 +1,13 @@
+//! serin: a progressive-delivery (canary) controller for Kubernetes.
+//!
+//! Reconcile is a pipeline: [`controller::observe`] (IO, from watch caches) ->
+//! [`decide`] (pure) -> [`controller::record`] (status, events) -> [`controller::converge`]
+//! (managed objects). See README.md for the user's view.
+
+pub mod api;
+pub mod build;
+pub mod controller;
+pub mod decide;
+pub mod metrics;
+pub mod revision;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", serin::api::crds_yaml().expect("yaml"));
+}
