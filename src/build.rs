@@ -1,1 +1,310 @@
-//! build
+//! Builders of the objects serin manages for a Canary: the primary Deployment, the apex,
+//! primary and canary Services, the DestinationRules and the VirtualService.
+//!
+//! Pure functions of the Canary, its target and its status. Every object carries the
+//! annotation [`APPLIED`], a hash of what serin applied, so that converge writes only when
+//! the desired object changed.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+use serde_json::{Value, json};
+
+use crate::api::{Canary, CustomMetadata};
+use crate::revision::revision_hash;
+
+/// Field manager of every server-side apply serin makes.
+pub const FIELD_MANAGER: &str = "serin";
+/// Annotation: hash of the object as serin last applied it.
+pub const APPLIED: &str = "serin.dev/applied";
+/// Annotation on the primary: revision hash of the target template it was copied from.
+pub const REVISION: &str = "serin.dev/revision";
+/// Annotation on a taken-over Service or VirtualService: its spec before serin took it.
+pub const ORIGINAL: &str = "serin.dev/original-configuration";
+/// Suffix of the primary's name and selector label values.
+pub const PRIMARY_SUFFIX: &str = "-primary";
+
+/// Annotations that keep GitOps tools from fighting over generated objects.
+const GITOPS_ANNOTATIONS: [(&str, &str); 3] = [
+    ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
+    ("helm.toolkit.fluxcd.io/driftDetection", "disabled"),
+    ("argocd.argoproj.io/compare-options", "IgnoreExtraneous"),
+];
+
+/// Names derived from a Canary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Names {
+    pub target: String,
+    pub primary: String,
+    pub apex: String,
+    pub apex_primary: String,
+    pub apex_canary: String,
+}
+
+impl Names {
+    pub fn of(canary: &Canary) -> Names {
+        let target = canary.spec.target_ref.name.clone();
+        let apex = canary
+            .spec
+            .service
+            .name
+            .clone()
+            .unwrap_or_else(|| target.clone());
+        Names {
+            primary: format!("{target}{PRIMARY_SUFFIX}"),
+            apex_primary: format!("{apex}-primary"),
+            apex_canary: format!("{apex}-canary"),
+            target,
+            apex,
+        }
+    }
+}
+
+fn owner(canary: &Canary) -> Option<OwnerReference> {
+    canary.controller_owner_ref(&())
+}
+
+fn meta(canary: &Canary, name: &str, extra: Option<&CustomMetadata>) -> ObjectMeta {
+    let mut annotations: BTreeMap<String, String> = GITOPS_ANNOTATIONS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut labels = BTreeMap::new();
+    if let Some(m) = extra {
+        labels.extend(m.labels.clone());
+        annotations.extend(m.annotations.clone());
+    }
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: canary.metadata.namespace.clone(),
+        labels: Some(labels).filter(|l| !l.is_empty()),
+        annotations: Some(annotations),
+        owner_references: owner(canary).map(|o| vec![o]),
+        ..Default::default()
+    }
+}
+
+/// Stamps the [`APPLIED`] hash on an object (computed without it).
+fn stamp(mut value: Value) -> Value {
+    let hash = revision_hash(&value);
+    if let Some(ann) = value
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        ann.insert(APPLIED.into(), Value::String(hash));
+    }
+    value
+}
+
+/// The selector labels of the target, suffixed `-primary` for the primary (every label,
+/// not only `app`).
+pub fn primary_labels(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|(k, v)| (k.clone(), format!("{v}{PRIMARY_SUFFIX}")))
+        .collect()
+}
+
+/// The target's `spec.selector.matchLabels`, empty when it has none.
+pub fn selector_labels(target: &Deployment) -> BTreeMap<String, String> {
+    target
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.clone())
+        .unwrap_or_default()
+}
+
+/// The primary Deployment: the target's pod template with every selector label value
+/// suffixed `-primary`. `replicas` is what the primary should run.
+pub fn primary(canary: &Canary, target: &Deployment, revision: &str, replicas: i32) -> Value {
+    let names = Names::of(canary);
+    let selector = selector_labels(target);
+    let spec = target.spec.clone().unwrap_or_default();
+    let mut template: PodTemplateSpec = spec.template.clone();
+    let mut template_meta = template.metadata.take().unwrap_or_default();
+    let mut labels = template_meta.labels.take().unwrap_or_default();
+    labels.extend(primary_labels(&selector));
+    template_meta.labels = Some(labels);
+    template.metadata = Some(template_meta);
+
+    let mut m = meta(canary, &names.primary, None);
+    m.labels = Some(primary_labels(&selector)).filter(|l| !l.is_empty());
+    if let Some(ann) = m.annotations.as_mut() {
+        ann.insert(REVISION.into(), revision.to_string());
+    }
+    let deployment = Deployment {
+        metadata: m,
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector {
+                match_labels: Some(primary_labels(&selector)),
+                ..Default::default()
+            },
+            template,
+            strategy: spec.strategy,
+            min_ready_seconds: spec.min_ready_seconds,
+            revision_history_limit: spec.revision_history_limit,
+            progress_deadline_seconds: spec.progress_deadline_seconds,
+            paused: None,
+        }),
+        status: None,
+    };
+    let mut value = serde_json::to_value(deployment).unwrap_or(Value::Null);
+    value["apiVersion"] = json!("apps/v1");
+    value["kind"] = json!("Deployment");
+    stamp(value)
+}
+
+fn service_ports(canary: &Canary) -> Vec<ServicePort> {
+    let svc = &canary.spec.service;
+    let target_port = match &svc.target_port {
+        Some(Value::Number(n)) => n.as_i64().map(|p| IntOrString::Int(p as i32)),
+        Some(Value::String(s)) => Some(
+            s.parse()
+                .map(IntOrString::Int)
+                .unwrap_or(IntOrString::String(s.clone())),
+        ),
+        _ => None,
+    };
+    vec![ServicePort {
+        name: Some(svc.port_name.clone().unwrap_or_else(|| "http".into())),
+        port: svc.port,
+        target_port: Some(target_port.unwrap_or(IntOrString::Int(svc.port))),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }]
+}
+
+/// The three Services: apex and `-primary` select the primary, `-canary` the target.
+/// `original` is the saved spec of a pre-existing apex Service serin took over.
+pub fn services(canary: &Canary, target: &Deployment, original: Option<&str>) -> Vec<Value> {
+    let names = Names::of(canary);
+    let selector = selector_labels(target);
+    let s = &canary.spec.service;
+    let build = |name: &str,
+                 selector: BTreeMap<String, String>,
+                 extra: Option<&CustomMetadata>,
+                 original: Option<&str>| {
+        let mut m = meta(canary, name, extra);
+        if let (Some(orig), Some(ann)) = (original, m.annotations.as_mut()) {
+            ann.insert(ORIGINAL.into(), orig.to_string());
+        }
+        let svc = Service {
+            metadata: m,
+            spec: Some(ServiceSpec {
+                selector: Some(selector),
+                ports: Some(service_ports(canary)),
+                type_: Some("ClusterIP".into()),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let mut value = serde_json::to_value(svc).unwrap_or(Value::Null);
+        value["apiVersion"] = json!("v1");
+        value["kind"] = json!("Service");
+        stamp(value)
+    };
+    vec![
+        build(
+            &names.apex,
+            primary_labels(&selector),
+            s.apex.as_ref(),
+            original,
+        ),
+        build(
+            &names.apex_primary,
+            primary_labels(&selector),
+            s.primary.as_ref(),
+            None,
+        ),
+        build(&names.apex_canary, selector, s.canary.as_ref(), None),
+    ]
+}
+
+/// The two DestinationRules, each with the spec's traffic policy.
+pub fn destination_rules(canary: &Canary) -> Vec<Value> {
+    let names = Names::of(canary);
+    [names.apex_primary, names.apex_canary]
+        .into_iter()
+        .map(|name| {
+            let mut spec = json!({ "host": name });
+            if let Some(tp) = &canary.spec.service.traffic_policy {
+                spec["trafficPolicy"] = tp.clone();
+            }
+            stamp(json!({
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "DestinationRule",
+                "metadata": meta(canary, &name, None),
+                "spec": spec,
+            }))
+        })
+        .collect()
+}
+
+/// The VirtualService routing `primary_weight`/`canary_weight` percent to the two
+/// Services. `original` is the saved spec of a pre-existing VirtualService serin took over.
+pub fn virtual_service(canary: &Canary, canary_weight: i32, original: Option<&str>) -> Value {
+    let names = Names::of(canary);
+    let s = &canary.spec.service;
+    let mut hosts: Vec<String> = s.hosts.clone();
+    if !hosts.iter().any(|h| h == &names.apex || h == "*") {
+        hosts.push(names.apex.clone());
+    }
+    let gateways = if s.gateways.is_empty() {
+        vec!["mesh".to_string()]
+    } else {
+        s.gateways.clone()
+    };
+    let canary_weight = canary_weight.clamp(0, 100);
+    let mut route = json!({
+        "route": [
+            { "destination": { "host": names.apex_primary }, "weight": 100 - canary_weight },
+            { "destination": { "host": names.apex_canary }, "weight": canary_weight },
+        ]
+    });
+    for (key, field) in [
+        ("match", &s.match_),
+        ("retries", &s.retries),
+        ("headers", &s.headers),
+        ("corsPolicy", &s.cors_policy),
+    ] {
+        if let Some(v) = field {
+            route[key] = v.clone();
+        }
+    }
+    if let Some(t) = &s.timeout {
+        route["timeout"] = json!(t);
+    }
+    let mut m = meta(canary, &names.apex, s.apex.as_ref());
+    if let (Some(orig), Some(ann)) = (original, m.annotations.as_mut()) {
+        ann.insert(ORIGINAL.into(), orig.to_string());
+    }
+    stamp(json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": m,
+        "spec": { "hosts": hosts, "gateways": gateways, "http": [route] },
+    }))
+}
+
+/// The hash serin stamped on an object it applied, if any.
+pub fn applied_hash(meta: &ObjectMeta) -> Option<&str> {
+    meta.annotations.as_ref()?.get(APPLIED).map(String::as_str)
+}
+
+/// The [`APPLIED`] hash of a desired object built here.
+pub fn desired_hash(value: &Value) -> Option<&str> {
+    value
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            APPLIED.replace('/', "~1")
+        ))?
+        .as_str()
+}
+
+#[cfg(test)]
+mod tests;

@@ -6,8 +6,8 @@
 
 pub mod api;
 pub mod build;
+pub mod checks;
 pub mod controller;
 pub mod decide;
-pub mod metrics;
 pub mod revision;
 pub mod telemetry;

@@ -1,1 +1,210 @@
-//! telemetry
+//! serin's own metrics, served on `/metrics` under the `serin_` prefix: the canary
+//! families Flagger users know (status, weight, durations, metric values, successes and
+//! failures) with the same labels, plus reconcile counts, errors and durations.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::api::{Canary, CanaryStatus, MetricStatus, Phase};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CanaryLabels {
+    name: String,
+    namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkloadLabels {
+    workload: String,
+    namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MetricLabels {
+    name: String,
+    namespace: String,
+    metric: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    name: String,
+    namespace: String,
+    deployment_strategy: String,
+    analysis_status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryLabels {
+    category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    version: String,
+    mesh_provider: String,
+}
+
+/// The registry and every metric in it.
+pub struct Telemetry {
+    registry: Registry,
+    status: Family<CanaryLabels, Gauge>,
+    weight: Family<WorkloadLabels, Gauge>,
+    analysis: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    successes: Family<ResultLabels, Counter>,
+    failures: Family<ResultLabels, Counter>,
+    reconciles: Counter,
+    errors: Family<CategoryLabels, Counter>,
+    reconcile_seconds: Histogram,
+}
+
+fn labels(c: &Canary) -> CanaryLabels {
+    CanaryLabels {
+        name: c.name_any(),
+        namespace: c.namespace().unwrap_or_default(),
+    }
+}
+
+impl Telemetry {
+    pub fn new(mesh_provider: &str) -> Telemetry {
+        let mut registry = Registry::with_prefix("serin");
+        let info = Family::<InfoLabels, Gauge>::default();
+        info.get_or_create(&InfoLabels {
+            version: env!("CARGO_PKG_VERSION").into(),
+            mesh_provider: mesh_provider.into(),
+        })
+        .set(1);
+        registry.register("info", "serin version and mesh provider", info);
+        let t = Telemetry {
+            status: Family::default(),
+            weight: Family::default(),
+            analysis: Family::default(),
+            successes: Family::default(),
+            failures: Family::default(),
+            reconciles: Counter::default(),
+            errors: Family::default(),
+            reconcile_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "canary_status",
+            "Last phase of the canary: 0 running, 1 successful or idle, 2 failed",
+            t.status.clone(),
+        );
+        registry.register(
+            "canary_weight",
+            "Traffic weight of the canary and of the primary",
+            t.weight.clone(),
+        );
+        registry.register(
+            "canary_metric_analysis",
+            "Last value of each metric check",
+            t.analysis.clone(),
+        );
+        registry.register("canary_successes", "Promoted rollouts", t.successes.clone());
+        registry.register(
+            "canary_failures",
+            "Rolled back rollouts",
+            t.failures.clone(),
+        );
+        registry.register("reconcile", "Reconciles run", t.reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed, by category",
+            t.errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile",
+            t.reconcile_seconds.clone(),
+        );
+        Telemetry { registry, ..t }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn reconciled(&self, took: Duration) {
+        self.reconciles.inc();
+        self.reconcile_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn reconcile_error(&self, category: &str) {
+        self.errors
+            .get_or_create(&CategoryLabels {
+                category: category.into(),
+            })
+            .inc();
+    }
+
+    /// Updates the gauges from a recorded status, and counts the end of a rollout once,
+    /// when the phase turns Succeeded or Failed.
+    pub fn observe_canary(&self, c: &Canary, status: &CanaryStatus) {
+        let phase = status.phase();
+        let code = match phase {
+            Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting | Phase::Finalising => {
+                0
+            }
+            Phase::Failed => 2,
+            _ => 1,
+        };
+        self.status.get_or_create(&labels(c)).set(code);
+        let ns = c.namespace().unwrap_or_default();
+        let target = c.spec.target_ref.name.clone();
+        self.weight
+            .get_or_create(&WorkloadLabels {
+                workload: target.clone(),
+                namespace: ns.clone(),
+            })
+            .set(status.canary_weight.into());
+        self.weight
+            .get_or_create(&WorkloadLabels {
+                workload: format!("{target}-primary"),
+                namespace: ns.clone(),
+            })
+            .set((100 - status.canary_weight).into());
+        let old = c.status.as_ref().map(|s| s.phase()).unwrap_or_default();
+        if old != phase && matches!(phase, Phase::Succeeded | Phase::Failed) {
+            let result = ResultLabels {
+                name: c.name_any(),
+                namespace: ns,
+                deployment_strategy: "canary".into(),
+                analysis_status: if c.spec.skip_analysis {
+                    "skipped"
+                } else {
+                    "completed"
+                }
+                .into(),
+            };
+            if phase == Phase::Succeeded {
+                self.successes.get_or_create(&result).inc();
+            } else {
+                self.failures.get_or_create(&result).inc();
+            }
+        }
+    }
+
+    pub fn observe_checks(&self, c: &Canary, checks: &[MetricStatus]) {
+        for check in checks {
+            if let Some(v) = check.value {
+                let l = MetricLabels {
+                    name: c.name_any(),
+                    namespace: c.namespace().unwrap_or_default(),
+                    metric: check.name.clone(),
+                };
+                self.analysis.get_or_create(&l).set(v);
+            }
+        }
+    }
+}

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::metric_template::SecretRef;
 
 /// A chat or webhook target for alerts.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+)]
 #[kube(
     group = "serin.dev",
     version = "v1beta1",

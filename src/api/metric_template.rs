@@ -6,7 +6,9 @@ use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 
 /// A query template, e.g. a latency percentile, referenced by Canaries' metrics.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+)]
 #[kube(
     group = "serin.dev",
     version = "v1beta1",

@@ -148,19 +148,36 @@ impl<'a> Step<'a> {
     fn new(who: &'a Identity, status: &CanaryStatus, now: DateTime<Utc>) -> Self {
         let mut status = status.clone();
         status.observed_generation = who.generation;
-        Step { who, status, events: Vec::new(), now }
+        Step {
+            who,
+            status,
+            events: Vec::new(),
+            now,
+        }
     }
 
     fn finish(self, next: Next) -> Decision {
-        Decision { status: self.status, events: self.events, next }
+        Decision {
+            status: self.status,
+            events: self.events,
+            next,
+        }
     }
 
     fn normal(&mut self, reason: &'static str, message: String) {
-        self.events.push(Note { warning: false, reason, message });
+        self.events.push(Note {
+            warning: false,
+            reason,
+            message,
+        });
     }
 
     fn warning(&mut self, reason: &'static str, message: String) {
-        self.events.push(Note { warning: true, reason, message });
+        self.events.push(Note {
+            warning: true,
+            reason,
+            message,
+        });
     }
 
     fn set_phase(&mut self, phase: Phase) {
@@ -172,8 +189,14 @@ impl<'a> Step<'a> {
 
     fn promoted(&mut self, status: &str, reason: Phase, message: &str) {
         let generation = self.who.generation;
-        self.status
-            .set_condition(conditions::PROMOTED, status, reason.as_str(), message, generation, self.now);
+        self.status.set_condition(
+            conditions::PROMOTED,
+            status,
+            reason.as_str(),
+            message,
+            generation,
+            self.now,
+        );
     }
 
     /// Reports a spec problem once: the event goes out only when the condition changes.
@@ -183,8 +206,14 @@ impl<'a> Step<'a> {
             .condition(conditions::VALID)
             .is_some_and(|c| c.message == message && c.status == "False");
         let generation = self.who.generation;
-        self.status
-            .set_condition(conditions::VALID, "False", reason, message, generation, self.now);
+        self.status.set_condition(
+            conditions::VALID,
+            "False",
+            reason,
+            message,
+            generation,
+            self.now,
+        );
         if !same {
             self.warning(reason, message.to_string());
         }
@@ -201,8 +230,14 @@ impl<'a> Step<'a> {
             .condition(conditions::SUPPORTED)
             .is_some_and(|c| c.message == message);
         let generation = self.who.generation;
-        self.status
-            .set_condition(conditions::SUPPORTED, "False", "UnsupportedFields", &message, generation, self.now);
+        self.status.set_condition(
+            conditions::SUPPORTED,
+            "False",
+            "UnsupportedFields",
+            &message,
+            generation,
+            self.now,
+        );
         if !same {
             self.warning("UnsupportedFields", message);
         }
@@ -245,13 +280,23 @@ impl<'a> Step<'a> {
                 self.status.canary_weight = 0;
                 self.status.last_applied_spec = Some(primary.revision.clone());
                 self.status.last_promoted_spec = Some(primary.revision.clone());
-                self.promoted("True", Phase::Initialized, "Deployment initialization completed.");
-                self.normal("Initialized", format!("Initialization done! {}", self.who.canary()));
+                self.promoted(
+                    "True",
+                    Phase::Initialized,
+                    "Deployment initialization completed.",
+                );
+                self.normal(
+                    "Initialized",
+                    format!("Initialization done! {}", self.who.canary()),
+                );
                 Next::Idle
             }
             Err(WaitOutcome::Waiting(next)) => next,
             Err(WaitOutcome::Failed(why)) => {
-                let message = format!("{}-primary.{} not ready: {why}", self.who.target, self.who.namespace);
+                let message = format!(
+                    "{}-primary.{} not ready: {why}",
+                    self.who.target, self.who.namespace
+                );
                 let same = self
                     .status
                     .condition(conditions::PROMOTED)
@@ -267,7 +312,8 @@ impl<'a> Step<'a> {
 
     fn is_new_revision(&self, target: &Workload) -> bool {
         let rev = Some(&target.revision);
-        rev != self.status.last_applied_spec.as_ref() && rev != self.status.last_promoted_spec.as_ref()
+        rev != self.status.last_applied_spec.as_ref()
+            && rev != self.status.last_promoted_spec.as_ref()
     }
 
     fn idle(&mut self, target: &Workload) -> Next {
@@ -275,8 +321,15 @@ impl<'a> Step<'a> {
             return Next::Idle;
         }
         self.start_run(target);
-        self.normal("NewRevision", format!("New revision detected! Scaling up {}", self.who.target()));
-        self.promoted("Unknown", Phase::Progressing, "New revision detected, progressing canary analysis.");
+        self.normal(
+            "NewRevision",
+            format!("New revision detected! Scaling up {}", self.who.target()),
+        );
+        self.promoted(
+            "Unknown",
+            Phase::Progressing,
+            "New revision detected, progressing canary analysis.",
+        );
         Next::Idle // the canary's rollout wakes us; the deadline is set on the first wait
     }
 
@@ -297,7 +350,10 @@ impl<'a> Step<'a> {
             self.start_run(target);
             self.normal(
                 "RestartAnalysis",
-                format!("New revision detected! Restarting analysis for {}", self.who.target()),
+                format!(
+                    "New revision detected! Restarting analysis for {}",
+                    self.who.target()
+                ),
             );
             return Next::Idle;
         }
@@ -319,7 +375,10 @@ impl<'a> Step<'a> {
         let weight = self.status.canary_weight;
         if weight == 0 {
             let first = settings.steps.first().copied().unwrap_or(100);
-            self.normal("StartAnalysis", format!("Starting canary analysis for {}", self.who.target()));
+            self.normal(
+                "StartAnalysis",
+                format!("Starting canary analysis for {}", self.who.target()),
+            );
             return self.advance(settings, first);
         }
         let started = self.status.step_started_at.unwrap_or(self.now);
@@ -348,7 +407,10 @@ impl<'a> Step<'a> {
     fn advance(&mut self, settings: &Settings, weight: i32) -> Next {
         self.status.canary_weight = weight;
         self.status.step_started_at = Some(self.now);
-        self.normal("Advance", format!("Advance {} canary weight {weight}", self.who.canary()));
+        self.normal(
+            "Advance",
+            format!("Advance {} canary weight {weight}", self.who.canary()),
+        );
         Next::At(self.now + settings.interval)
     }
 
@@ -373,7 +435,11 @@ impl<'a> Step<'a> {
         self.set_phase(Phase::Promoting);
         self.status.step_started_at = Some(self.now);
         self.status.waiting_since = Some(self.now);
-        self.promoted("Unknown", Phase::Promoting, "Canary analysis completed, promoting.");
+        self.promoted(
+            "Unknown",
+            Phase::Promoting,
+            "Canary analysis completed, promoting.",
+        );
         self.normal(
             "Promote",
             format!(
@@ -388,15 +454,27 @@ impl<'a> Step<'a> {
 
     fn rollback(&mut self, message: String) -> Next {
         self.warning("RollBack", message);
-        self.warning("Failed", format!("Canary failed! Scaling down {}", self.who.target()));
+        self.warning(
+            "Failed",
+            format!("Canary failed! Scaling down {}", self.who.target()),
+        );
         self.set_phase(Phase::Failed);
         self.status.canary_weight = 0;
         self.status.waiting_since = None;
-        self.promoted("False", Phase::Failed, "Canary analysis failed, Deployment scaled to zero.");
+        self.promoted(
+            "False",
+            Phase::Failed,
+            "Canary analysis failed, Deployment scaled to zero.",
+        );
         Next::Idle
     }
 
-    fn promoting(&mut self, settings: &Settings, target: &Workload, primary: Option<&Workload>) -> Next {
+    fn promoting(
+        &mut self,
+        settings: &Settings,
+        target: &Workload,
+        primary: Option<&Workload>,
+    ) -> Next {
         let applied = self.status.last_applied_spec.clone();
         let copied = primary.is_some_and(|p| Some(&p.revision) == applied.as_ref());
         if !copied && Some(&target.revision) != applied.as_ref() {
@@ -405,7 +483,10 @@ impl<'a> Step<'a> {
             self.start_run(target);
             self.normal(
                 "RestartAnalysis",
-                format!("New revision detected! Restarting analysis for {}", self.who.target()),
+                format!(
+                    "New revision detected! Restarting analysis for {}",
+                    self.who.target()
+                ),
             );
             return Next::Idle;
         }
@@ -434,7 +515,11 @@ impl<'a> Step<'a> {
         self.status.step_started_at = Some(self.now);
         self.normal(
             "Advance",
-            format!("Advance {} primary weight {}", self.who.canary(), 100 - weight),
+            format!(
+                "Advance {} primary weight {}",
+                self.who.canary(),
+                100 - weight
+            ),
         );
         if weight == 0 {
             self.set_phase(Phase::Finalising);
@@ -448,7 +533,10 @@ impl<'a> Step<'a> {
     fn failed_promotion(&mut self, target: &Workload, why: String) -> Next {
         self.warning(
             "PromotionFailed",
-            format!("Promotion of {} failed, primary not ready: {why}", self.who.target()),
+            format!(
+                "Promotion of {} failed, primary not ready: {why}",
+                self.who.target()
+            ),
         );
         let canary_ready = target.rollout == Rollout::Complete && target.replicas > 0;
         self.set_phase(Phase::Failed);
@@ -471,9 +559,16 @@ impl<'a> Step<'a> {
         self.set_phase(Phase::Succeeded);
         self.status.canary_weight = 0;
         self.status.last_promoted_spec = self.status.last_applied_spec.clone();
-        self.promoted("True", Phase::Succeeded, "Canary analysis completed successfully, promotion finished.");
+        self.promoted(
+            "True",
+            Phase::Succeeded,
+            "Canary analysis completed successfully, promotion finished.",
+        );
         let message = if settings.skip_analysis {
-            format!("Promotion completed! Canary analysis was skipped for {}", self.who.target())
+            format!(
+                "Promotion completed! Canary analysis was skipped for {}",
+                self.who.target()
+            )
         } else {
             format!("Promotion completed! Scaling down {}", self.who.target())
         };

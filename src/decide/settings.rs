@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use crate::api::{
-    CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration,
-};
+use crate::api::{CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration};
 
 /// Effective settings of one Canary.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +26,10 @@ pub enum SpecError {
     #[error("targetRef kind {0:?} is not supported: serin implements Deployment")]
     TargetKind(String),
     #[error("analysis.{field}: {message}")]
-    Analysis { field: &'static str, message: String },
+    Analysis {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl Settings {
@@ -139,7 +140,10 @@ mod tests {
 
     #[test]
     fn step_weights_win_and_are_capped() {
-        assert_eq!(steps(Some(10), Some(&[1, 5, 25, 60]), Some(50)).unwrap(), vec![1, 5, 25]);
+        assert_eq!(
+            steps(Some(10), Some(&[1, 5, 25, 60]), Some(50)).unwrap(),
+            vec![1, 5, 25]
+        );
         assert_eq!(steps(None, Some(&[5, 10]), None).unwrap(), vec![5, 10]);
     }
 

@@ -12,7 +12,12 @@ fn t(secs: i64) -> DateTime<Utc> {
 }
 
 fn who() -> Identity {
-    Identity { name: "podinfo".into(), namespace: "test".into(), target: "podinfo".into(), generation: Some(1) }
+    Identity {
+        name: "podinfo".into(),
+        namespace: "test".into(),
+        target: "podinfo".into(),
+        generation: Some(1),
+    }
 }
 
 fn settings() -> Settings {
@@ -27,15 +32,27 @@ fn settings() -> Settings {
 }
 
 fn ready(rev: &str) -> Workload {
-    Workload { revision: rev.into(), replicas: 1, rollout: Rollout::Complete }
+    Workload {
+        revision: rev.into(),
+        replicas: 1,
+        rollout: Rollout::Complete,
+    }
 }
 
 fn rolling(rev: &str) -> Workload {
-    Workload { revision: rev.into(), replicas: 1, rollout: Rollout::InProgress("0 of 1 updated replicas are available".into()) }
+    Workload {
+        revision: rev.into(),
+        replicas: 1,
+        rollout: Rollout::InProgress("0 of 1 updated replicas are available".into()),
+    }
 }
 
 fn scaled_down(rev: &str) -> Workload {
-    Workload { revision: rev.into(), replicas: 0, rollout: Rollout::InProgress("scaled to zero".into()) }
+    Workload {
+        revision: rev.into(),
+        replicas: 0,
+        rollout: Rollout::InProgress("scaled to zero".into()),
+    }
 }
 
 fn check(verdict: Verdict, value: Option<f64>) -> MetricStatus {
@@ -46,7 +63,8 @@ fn check(verdict: Verdict, value: Option<f64>) -> MetricStatus {
         max: None,
         verdict,
         query: "sum(rate(istio_requests_total[1m]))".into(),
-        message: (verdict != Verdict::Pass && verdict != Verdict::Fail).then(|| "empty result".into()),
+        message: (verdict != Verdict::Pass && verdict != Verdict::Fail)
+            .then(|| "empty result".into()),
         checked_at: t(0),
     }
 }
@@ -60,7 +78,11 @@ struct Canary {
 
 impl Canary {
     fn new() -> Self {
-        Canary { settings: settings(), status: CanaryStatus::default(), suspended: false }
+        Canary {
+            settings: settings(),
+            status: CanaryStatus::default(),
+            suspended: false,
+        }
     }
 
     fn with(mut self, f: impl FnOnce(&mut Settings)) -> Self {
@@ -85,9 +107,27 @@ impl Canary {
         c
     }
 
-    fn step(&mut self, target: Option<Workload>, primary: Option<Workload>, checks: Option<Vec<MetricStatus>>, now: DateTime<Utc>) -> Decision {
-        let obs = Observation { target, primary, checks };
-        let d = decide(&who(), &Ok(self.settings.clone()), &[], self.suspended, &self.status, &obs, now);
+    fn step(
+        &mut self,
+        target: Option<Workload>,
+        primary: Option<Workload>,
+        checks: Option<Vec<MetricStatus>>,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let obs = Observation {
+            target,
+            primary,
+            checks,
+        };
+        let d = decide(
+            &who(),
+            &Ok(self.settings.clone()),
+            &[],
+            self.suspended,
+            &self.status,
+            &obs,
+            now,
+        );
         self.status = d.status.clone();
         d
     }
@@ -105,13 +145,23 @@ fn initialisation_waits_for_the_primary_then_is_done() {
     assert_eq!(d.next, Next::Idle);
     let d = c.step(Some(ready("v1")), Some(rolling("v1")), None, t(1));
     assert_eq!(d.status.phase(), Phase::Initializing);
-    assert_eq!(d.next, Next::At(t(0) + Duration::from_secs(600)), "deadline from the start of the wait");
+    assert_eq!(
+        d.next,
+        Next::At(t(0) + Duration::from_secs(600)),
+        "deadline from the start of the wait"
+    );
     let d = c.step(Some(ready("v1")), Some(ready("v1")), None, t(2));
     assert_eq!(d.status.phase(), Phase::Initialized);
-    assert_eq!(Canary::messages(&d), vec!["Initialization done! podinfo.test"]);
+    assert_eq!(
+        Canary::messages(&d),
+        vec!["Initialization done! podinfo.test"]
+    );
     assert_eq!(d.status.last_promoted_spec.as_deref(), Some("v1"));
     let promoted = d.status.condition(conditions::PROMOTED).unwrap();
-    assert_eq!((promoted.status.as_str(), promoted.reason.as_str()), ("True", "Initialized"));
+    assert_eq!(
+        (promoted.status.as_str(), promoted.reason.as_str()),
+        ("True", "Initialized")
+    );
 }
 
 #[test]
@@ -120,9 +170,17 @@ fn a_primary_that_never_gets_ready_is_reported_once() {
     c.step(Some(ready("v1")), Some(rolling("v1")), None, t(0));
     let d = c.step(Some(ready("v1")), Some(rolling("v1")), None, t(601));
     assert_eq!(d.events.len(), 1);
-    assert!(d.events[0].warning && d.events[0].message.contains("podinfo-primary.test not ready"));
+    assert!(
+        d.events[0].warning
+            && d.events[0]
+                .message
+                .contains("podinfo-primary.test not ready")
+    );
     let d = c.step(Some(ready("v1")), Some(rolling("v1")), None, t(700));
-    assert!(d.events.is_empty(), "once per transition, not once per reconcile");
+    assert!(
+        d.events.is_empty(),
+        "once per transition, not once per reconcile"
+    );
 }
 
 #[test]
@@ -141,15 +199,31 @@ fn a_new_revision_starts_a_run() {
     let d = c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
     assert_eq!(d.status.phase(), Phase::Progressing);
     assert_eq!(d.status.last_applied_spec.as_deref(), Some("v2"));
-    assert_eq!(Canary::messages(&d), vec!["New revision detected! Scaling up podinfo.test"]);
-    assert_eq!(d.status.condition(conditions::PROMOTED).unwrap().status, "Unknown");
+    assert_eq!(
+        Canary::messages(&d),
+        vec!["New revision detected! Scaling up podinfo.test"]
+    );
+    assert_eq!(
+        d.status.condition(conditions::PROMOTED).unwrap().status,
+        "Unknown"
+    );
 }
 
 #[test]
 fn setting_the_target_back_to_the_promoted_template_starts_nothing() {
     let mut c = Canary::progressing();
-    c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::Fail, Some(50.0))]), t(70));
-    c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::Fail, Some(50.0))]), t(130));
+    c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::Fail, Some(50.0))]),
+        t(70),
+    );
+    c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::Fail, Some(50.0))]),
+        t(130),
+    );
     assert_eq!(c.status.phase(), Phase::Failed);
     let before = c.status.clone();
     let d = c.step(Some(scaled_down("v1")), Some(ready("v1")), None, t(200));
@@ -162,7 +236,10 @@ fn the_analysis_starts_once_the_canary_is_ready() {
     let mut c = Canary::initialized();
     c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
     let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(6));
-    assert_eq!(d.status.canary_weight, 0, "no traffic to a canary that is not ready");
+    assert_eq!(
+        d.status.canary_weight, 0,
+        "no traffic to a canary that is not ready"
+    );
     assert_eq!(d.next, Next::At(t(6) + Duration::from_secs(600)));
     let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(10));
     assert_eq!(d.status.canary_weight, 10);
@@ -170,7 +247,10 @@ fn the_analysis_starts_once_the_canary_is_ready() {
     assert_eq!(d.status.waiting_since, None);
     assert_eq!(
         Canary::messages(&d),
-        vec!["Starting canary analysis for podinfo.test", "Advance podinfo.test canary weight 10"]
+        vec![
+            "Starting canary analysis for podinfo.test",
+            "Advance podinfo.test canary weight 10"
+        ]
     );
     assert_eq!(d.next, Next::At(t(70)));
 }
@@ -190,10 +270,18 @@ fn a_due_step_asks_for_the_checks_then_advances() {
     let mut c = Canary::progressing();
     let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(70));
     assert_eq!(d.next, Next::RunChecks);
-    let d = c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::Pass, Some(100.0))]), t(70));
+    let d = c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::Pass, Some(100.0))]),
+        t(70),
+    );
     assert_eq!(d.status.canary_weight, 20);
     assert_eq!(d.status.metrics.len(), 1);
-    assert_eq!(Canary::messages(&d), vec!["Advance podinfo.test canary weight 20"]);
+    assert_eq!(
+        Canary::messages(&d),
+        vec!["Advance podinfo.test canary weight 20"]
+    );
     assert_eq!(d.next, Next::At(t(130)));
 }
 
@@ -206,8 +294,14 @@ fn the_whole_promotion() {
     assert_eq!(c.status.canary_weight, 30);
     let d = c.step(Some(ready("v2")), Some(ready("v1")), pass(), t(190));
     assert_eq!(d.status.phase(), Phase::Promoting);
-    assert_eq!(Canary::messages(&d), vec!["Copying podinfo.test template spec to podinfo-primary.test"]);
-    assert_eq!(d.status.canary_weight, 30, "the canary keeps its share while the primary rolls out");
+    assert_eq!(
+        Canary::messages(&d),
+        vec!["Copying podinfo.test template spec to podinfo-primary.test"]
+    );
+    assert_eq!(
+        d.status.canary_weight, 30,
+        "the canary keeps its share while the primary rolls out"
+    );
     let d = c.step(Some(ready("v2")), Some(rolling("v2")), None, t(195));
     assert_eq!(d.status.phase(), Phase::Promoting);
     let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(200));
@@ -215,12 +309,22 @@ fn the_whole_promotion() {
     assert_eq!(d.status.canary_weight, 0);
     assert_eq!(Canary::messages(&d), vec!["Routing all traffic to primary"]);
     let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(201));
-    assert_eq!(d.status.phase(), Phase::Finalising, "waits for the scale-down");
+    assert_eq!(
+        d.status.phase(),
+        Phase::Finalising,
+        "waits for the scale-down"
+    );
     let d = c.step(Some(scaled_down("v2")), Some(ready("v2")), None, t(202));
     assert_eq!(d.status.phase(), Phase::Succeeded);
     assert_eq!(d.status.last_promoted_spec.as_deref(), Some("v2"));
-    assert_eq!(Canary::messages(&d), vec!["Promotion completed! Scaling down podinfo.test"]);
-    assert_eq!(d.status.condition(conditions::PROMOTED).unwrap().status, "True");
+    assert_eq!(
+        Canary::messages(&d),
+        vec!["Promotion completed! Scaling down podinfo.test"]
+    );
+    assert_eq!(
+        d.status.condition(conditions::PROMOTED).unwrap().status,
+        "True"
+    );
 }
 
 #[test]
@@ -232,38 +336,80 @@ fn failed_checks_halt_then_roll_back_at_the_threshold() {
     assert_eq!(d.status.canary_weight, 10, "no advance on a failed check");
     assert_eq!(d.events.len(), 1);
     assert!(d.events[0].warning);
-    assert!(d.events[0].message.starts_with("Halt podinfo.test advancement success rate 72.40% < 99%"));
-    assert!(d.status.last_failed_check.as_deref().unwrap().contains("72.40%"));
+    assert!(
+        d.events[0]
+            .message
+            .starts_with("Halt podinfo.test advancement success rate 72.40% < 99%")
+    );
+    assert!(
+        d.status
+            .last_failed_check
+            .as_deref()
+            .unwrap()
+            .contains("72.40%")
+    );
     let d = c.step(Some(ready("v2")), Some(ready("v1")), fail(), t(130));
     assert_eq!(d.status.phase(), Phase::Failed);
     assert_eq!(d.status.canary_weight, 0);
     assert_eq!(
         Canary::messages(&d)[1..],
-        ["Rolling back podinfo.test failed checks threshold reached 2", "Canary failed! Scaling down podinfo.test"]
+        [
+            "Rolling back podinfo.test failed checks threshold reached 2",
+            "Canary failed! Scaling down podinfo.test"
+        ]
     );
-    assert_eq!(d.status.condition(conditions::PROMOTED).unwrap().status, "False");
+    assert_eq!(
+        d.status.condition(conditions::PROMOTED).unwrap().status,
+        "False"
+    );
 }
 
 #[test]
 fn no_data_and_query_errors_are_failed_checks_with_their_own_words() {
     let mut c = Canary::progressing();
-    let d = c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::NoData, None)]), t(70));
+    let d = c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::NoData, None)]),
+        t(70),
+    );
     assert_eq!(d.status.failed_checks, 1);
-    assert!(d.events[0].message.contains("no values found"), "{}", d.events[0].message);
-    let d = c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::Error, None)]), t(130));
-    assert!(d.events[0].message.starts_with("Metric query failed for request-success-rate"));
+    assert!(
+        d.events[0].message.contains("no values found"),
+        "{}",
+        d.events[0].message
+    );
+    let d = c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::Error, None)]),
+        t(130),
+    );
+    assert!(
+        d.events[0]
+            .message
+            .starts_with("Metric query failed for request-success-rate")
+    );
     assert_eq!(d.status.phase(), Phase::Failed);
 }
 
 #[test]
 fn a_new_revision_mid_run_restarts_the_analysis() {
     let mut c = Canary::progressing();
-    c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::Fail, Some(1.0))]), t(70));
+    c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::Fail, Some(1.0))]),
+        t(70),
+    );
     let d = c.step(Some(rolling("v3")), Some(ready("v1")), None, t(80));
     assert_eq!(d.status.phase(), Phase::Progressing);
     assert_eq!((d.status.canary_weight, d.status.failed_checks), (0, 0));
     assert_eq!(d.status.last_applied_spec.as_deref(), Some("v3"));
-    assert_eq!(Canary::messages(&d), vec!["New revision detected! Restarting analysis for podinfo.test"]);
+    assert_eq!(
+        Canary::messages(&d),
+        vec!["New revision detected! Restarting analysis for podinfo.test"]
+    );
 }
 
 #[test]
@@ -274,7 +420,10 @@ fn skip_analysis_promotes_as_soon_as_the_canary_is_ready() {
     assert_eq!(d.status.phase(), Phase::Promoting);
     c.step(Some(ready("v2")), Some(ready("v2")), None, t(7));
     let d = c.step(Some(scaled_down("v2")), Some(ready("v2")), None, t(8));
-    assert_eq!(Canary::messages(&d), vec!["Promotion completed! Canary analysis was skipped for podinfo.test"]);
+    assert_eq!(
+        Canary::messages(&d),
+        vec!["Promotion completed! Canary analysis was skipped for podinfo.test"]
+    );
 }
 
 #[test]
@@ -287,14 +436,21 @@ fn a_canary_that_never_gets_ready_fails_at_the_deadline_counted_from_its_wait() 
     assert_eq!(d.status.phase(), Phase::Progressing);
     let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(40));
     assert_eq!(d.status.phase(), Phase::Failed);
-    assert!(d.events[0].message.contains("progress deadline exceeded"), "{}", d.events[0].message);
+    assert!(
+        d.events[0].message.contains("progress deadline exceeded"),
+        "{}",
+        d.events[0].message
+    );
 }
 
 #[test]
 fn kubernetes_giving_up_on_the_canary_rolls_back_at_once() {
     let mut c = Canary::initialized();
     c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
-    let failed = Workload { rollout: Rollout::Failed("ProgressDeadlineExceeded".into()), ..rolling("v2") };
+    let failed = Workload {
+        rollout: Rollout::Failed("ProgressDeadlineExceeded".into()),
+        ..rolling("v2")
+    };
     let d = c.step(Some(failed), Some(ready("v1")), None, t(6));
     assert_eq!(d.status.phase(), Phase::Failed);
 }
@@ -302,19 +458,33 @@ fn kubernetes_giving_up_on_the_canary_rolls_back_at_once() {
 #[test]
 fn a_failed_promotion_leaves_traffic_on_the_healthy_canary() {
     let mut c = Canary::progressing().with(|s| s.steps = vec![10]);
-    c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::Pass, Some(100.0))]), t(70));
+    c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::Pass, Some(100.0))]),
+        t(70),
+    );
     assert_eq!(c.status.phase(), Phase::Promoting);
     c.step(Some(ready("v2")), Some(rolling("v2")), None, t(80));
     let d = c.step(Some(ready("v2")), Some(rolling("v2")), None, t(70 + 600));
     assert_eq!(d.status.phase(), Phase::Failed);
     assert_eq!(d.status.canary_weight, 100);
-    assert!(d.events[0].message.starts_with("Promotion of podinfo.test failed, primary not ready"));
+    assert!(
+        d.events[0]
+            .message
+            .starts_with("Promotion of podinfo.test failed, primary not ready")
+    );
 }
 
 #[test]
 fn a_target_change_before_the_copy_restarts_instead_of_promoting_it() {
     let mut c = Canary::progressing().with(|s| s.steps = vec![10]);
-    c.step(Some(ready("v2")), Some(ready("v1")), Some(vec![check(Verdict::Pass, Some(100.0))]), t(70));
+    c.step(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        Some(vec![check(Verdict::Pass, Some(100.0))]),
+        t(70),
+    );
     let d = c.step(Some(rolling("v3")), Some(ready("v1")), None, t(71));
     assert_eq!(d.status.phase(), Phase::Progressing);
     assert_eq!(d.status.last_applied_spec.as_deref(), Some("v3"));
@@ -345,12 +515,22 @@ fn step_weight_promotion_moves_traffic_back_by_steps() {
     c.step(Some(ready("v2")), Some(ready("v1")), pass(), t(130));
     assert_eq!(c.status.phase(), Phase::Promoting);
     let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(140));
-    assert_eq!((d.status.canary_weight, Canary::messages(&d)), (30, vec!["Advance podinfo.test primary weight 70"]));
+    assert_eq!(
+        (d.status.canary_weight, Canary::messages(&d)),
+        (30, vec!["Advance podinfo.test primary weight 70"])
+    );
     let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(150));
-    assert_eq!(d.next, Next::At(t(200)), "one interval between promotion steps");
+    assert_eq!(
+        d.next,
+        Next::At(t(200)),
+        "one interval between promotion steps"
+    );
     c.step(Some(ready("v2")), Some(ready("v2")), None, t(200));
     let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(260));
-    assert_eq!((d.status.canary_weight, d.status.phase()), (0, Phase::Finalising));
+    assert_eq!(
+        (d.status.canary_weight, d.status.phase()),
+        (0, Phase::Finalising)
+    );
 }
 
 #[test]
@@ -367,7 +547,10 @@ fn a_suspended_canary_is_frozen() {
 fn an_invalid_spec_is_reported_once_and_waits_for_a_change() {
     let status = CanaryStatus::default();
     let err: Result<Settings, SpecError> = Err(SpecError::Provider("linkerd".into()));
-    let obs = Observation { target: Some(ready("v1")), ..Default::default() };
+    let obs = Observation {
+        target: Some(ready("v1")),
+        ..Default::default()
+    };
     let d = decide(&who(), &err, &[], false, &status, &obs, t(0));
     assert_eq!(d.events.len(), 1);
     assert_eq!(d.next, Next::Idle);
@@ -378,26 +561,71 @@ fn an_invalid_spec_is_reported_once_and_waits_for_a_change() {
 
 #[test]
 fn unsupported_fields_are_reported_once() {
-    let obs = Observation { target: Some(ready("v1")), primary: Some(ready("v1")), checks: None };
-    let d = decide(&who(), &Ok(settings()), &["analysis.webhooks"], false, &CanaryStatus::default(), &obs, t(0));
-    assert!(d.events.iter().any(|e| e.warning && e.message.contains("analysis.webhooks")));
-    let again = decide(&who(), &Ok(settings()), &["analysis.webhooks"], false, &d.status, &obs, t(1));
+    let obs = Observation {
+        target: Some(ready("v1")),
+        primary: Some(ready("v1")),
+        checks: None,
+    };
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &["analysis.webhooks"],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.warning && e.message.contains("analysis.webhooks"))
+    );
+    let again = decide(
+        &who(),
+        &Ok(settings()),
+        &["analysis.webhooks"],
+        false,
+        &d.status,
+        &obs,
+        t(1),
+    );
     assert!(again.events.iter().all(|e| !e.message.contains("webhooks")));
-    assert_eq!(again.status.condition(conditions::SUPPORTED).unwrap().status, "False");
+    assert_eq!(
+        again
+            .status
+            .condition(conditions::SUPPORTED)
+            .unwrap()
+            .status,
+        "False"
+    );
 }
 
 #[test]
 fn a_missing_target_is_reported() {
     let obs = Observation::default();
-    let d = decide(&who(), &Ok(settings()), &[], false, &CanaryStatus::default(), &obs, t(0));
-    assert_eq!(d.status.condition(conditions::VALID).unwrap().reason, "TargetNotFound");
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    assert_eq!(
+        d.status.condition(conditions::VALID).unwrap().reason,
+        "TargetNotFound"
+    );
 }
 
 #[test]
 fn metric_thresholds_feed_verdicts() {
     let m = CanaryMetric {
         name: "latency".into(),
-        threshold_range: Some(ThresholdRange { min: None, max: Some(500.0) }),
+        threshold_range: Some(ThresholdRange {
+            min: None,
+            max: Some(500.0),
+        }),
         ..Default::default()
     };
     let c = verdict::judge(&m, "q", &verdict::Outcome::Value(501.0), t(0));

@@ -29,10 +29,19 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
         flag(a.match_.is_some(), "analysis.match");
         flag(a.mirror, "analysis.mirror");
         flag(a.mirror_weight.is_some(), "analysis.mirrorWeight");
-        flag(a.primary_ready_threshold.is_some(), "analysis.primaryReadyThreshold");
-        flag(a.canary_ready_threshold.is_some(), "analysis.canaryReadyThreshold");
+        flag(
+            a.primary_ready_threshold.is_some(),
+            "analysis.primaryReadyThreshold",
+        );
+        flag(
+            a.canary_ready_threshold.is_some(),
+            "analysis.canaryReadyThreshold",
+        );
         flag(a.session_affinity.is_some(), "analysis.sessionAffinity");
-        flag(a.webhooks.as_ref().is_some_and(non_empty), "analysis.webhooks");
+        flag(
+            a.webhooks.as_ref().is_some_and(non_empty),
+            "analysis.webhooks",
+        );
         flag(a.alerts.as_ref().is_some_and(non_empty), "analysis.alerts");
     }
     out

@@ -36,13 +36,22 @@ pub fn range(metric: &CanaryMetric) -> (Option<f64>, Option<f64>) {
 }
 
 /// Judges one outcome against the metric's range.
-pub fn judge(metric: &CanaryMetric, query: &str, outcome: &Outcome, now: DateTime<Utc>) -> MetricStatus {
+pub fn judge(
+    metric: &CanaryMetric,
+    query: &str,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> MetricStatus {
     let (min, max) = range(metric);
     let (value, verdict, message) = match outcome {
         Outcome::Value(v) => {
             let below = min.is_some_and(|m| *v < m);
             let above = max.is_some_and(|m| *v > m);
-            let verdict = if below || above { Verdict::Fail } else { Verdict::Pass };
+            let verdict = if below || above {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            };
             (Some(*v), verdict, None)
         }
         Outcome::NoData(why) => (None, Verdict::NoData, Some(why.clone())),
@@ -79,14 +88,23 @@ pub fn explain(check: &MetricStatus, canary: &str, target: &str) -> Option<Strin
                 DURATION => format!("request duration {} {op} {}", ms(v), ms(bound)),
                 _ => format!("{name} {v:.2} {op} {}", trim(bound)),
             };
-            Some(format!("Halt {canary} advancement {what} (query: {})", check.query))
+            Some(format!(
+                "Halt {canary} advancement {what} (query: {})",
+                check.query
+            ))
         }
         Verdict::NoData => {
             let why = check.message.as_deref().unwrap_or("no values");
             let text = if matches!(name, SUCCESS_RATE | DURATION) {
-                format!("Halt advancement no values found for istio metric {name} probably {target} is not receiving traffic: {why} (query: {})", check.query)
+                format!(
+                    "Halt advancement no values found for istio metric {name} probably {target} is not receiving traffic: {why} (query: {})",
+                    check.query
+                )
             } else {
-                format!("Halt advancement no values found for custom metric: {name}: {why} (query: {})", check.query)
+                format!(
+                    "Halt advancement no values found for custom metric: {name}: {why} (query: {})",
+                    check.query
+                )
             };
             Some(text)
         }
@@ -133,7 +151,12 @@ mod tests {
 
     #[test]
     fn success_rate_below_min_fails_with_flaggers_words() {
-        let check = judge(&metric(SUCCESS_RATE, Some(99.0), None), "q", &Outcome::Value(72.4), now());
+        let check = judge(
+            &metric(SUCCESS_RATE, Some(99.0), None),
+            "q",
+            &Outcome::Value(72.4),
+            now(),
+        );
         assert_eq!(check.verdict, Verdict::Fail);
         assert_eq!(
             explain(&check, "podinfo.test", "podinfo.test").unwrap(),
@@ -143,7 +166,12 @@ mod tests {
 
     #[test]
     fn duration_above_max_reads_as_go_durations() {
-        let check = judge(&metric(DURATION, None, Some(500.0)), "q", &Outcome::Value(1515.0), now());
+        let check = judge(
+            &metric(DURATION, None, Some(500.0)),
+            "q",
+            &Outcome::Value(1515.0),
+            now(),
+        );
         assert_eq!(
             explain(&check, "podinfo.test", "podinfo.test").unwrap(),
             "Halt podinfo.test advancement request duration 1.515s > 500ms (query: q)"
@@ -152,31 +180,61 @@ mod tests {
 
     #[test]
     fn in_range_passes_and_says_nothing() {
-        let check = judge(&metric("latency", Some(1.0), Some(10.0)), "q", &Outcome::Value(5.0), now());
+        let check = judge(
+            &metric("latency", Some(1.0), Some(10.0)),
+            "q",
+            &Outcome::Value(5.0),
+            now(),
+        );
         assert_eq!(check.verdict, Verdict::Pass);
         assert_eq!(explain(&check, "a.b", "a.b"), None);
     }
 
     #[test]
     fn no_data_is_its_own_verdict_and_names_the_query() {
-        let check = judge(&metric(SUCCESS_RATE, Some(99.0), None), "sum(x)", &Outcome::NoData("empty result".into()), now());
+        let check = judge(
+            &metric(SUCCESS_RATE, Some(99.0), None),
+            "sum(x)",
+            &Outcome::NoData("empty result".into()),
+            now(),
+        );
         assert_eq!(check.verdict, Verdict::NoData);
         let text = explain(&check, "podinfo.test", "podinfo.test").unwrap();
-        assert!(text.contains("no values found for istio metric request-success-rate"), "{text}");
+        assert!(
+            text.contains("no values found for istio metric request-success-rate"),
+            "{text}"
+        );
         assert!(text.contains("sum(x)"), "{text}");
     }
 
     #[test]
     fn query_error_is_its_own_verdict() {
-        let check = judge(&metric("custom", None, Some(1.0)), "q", &Outcome::Error("connection refused".into()), now());
+        let check = judge(
+            &metric("custom", None, Some(1.0)),
+            "q",
+            &Outcome::Error("connection refused".into()),
+            now(),
+        );
         assert_eq!(check.verdict, Verdict::Error);
-        assert!(explain(&check, "a.b", "a.b").unwrap().contains("connection refused"));
+        assert!(
+            explain(&check, "a.b", "a.b")
+                .unwrap()
+                .contains("connection refused")
+        );
     }
 
     #[test]
     fn deprecated_threshold_is_a_min_for_success_rate_and_a_max_otherwise() {
-        let sr = CanaryMetric { name: SUCCESS_RATE.into(), threshold: Some(99.0), ..Default::default() };
-        let d = CanaryMetric { name: DURATION.into(), threshold: Some(500.0), ..Default::default() };
+        let sr = CanaryMetric {
+            name: SUCCESS_RATE.into(),
+            threshold: Some(99.0),
+            ..Default::default()
+        };
+        let d = CanaryMetric {
+            name: DURATION.into(),
+            threshold: Some(500.0),
+            ..Default::default()
+        };
         assert_eq!(range(&sr), (Some(99.0), None));
         assert_eq!(range(&d), (None, Some(500.0)));
     }

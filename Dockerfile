@@ -1,0 +1,16 @@
+# serin: a small static, non-root image.
+#   docker build -t serin:dev .
+FROM rust:1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends musl-tools && rm -rf /var/lib/apt/lists/* \
+ && rustup target add x86_64-unknown-linux-musl
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p serin --target x86_64-unknown-linux-musl \
+ && cp target/x86_64-unknown-linux-musl/release/serin /serin
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /serin /usr/local/bin/serin
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/serin"]
+CMD ["run"]

@@ -1,0 +1,368 @@
+//! What every scenario needs: the shared sandbox, a namespace of its own, a serin process
+//! scoped to it, kubectl as a user runs it, and waits with deadlines.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, ListParams};
+use serin::api::{Canary, CanaryStatus, Phase};
+use serin_sandbox::sandbox::{self, Sandbox};
+
+pub fn sandbox() -> &'static Sandbox {
+    sandbox::shared()
+}
+
+/// The serin binary built next to this test.
+fn serin_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let bin = dir.join("serin");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs kubectl against the sandbox; returns stdout, or panics with stderr.
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
+    let out = kubectl_result(args, stdin);
+    match out {
+        Ok(s) => s,
+        Err(e) => panic!("kubectl {} failed: {e}", args.join(" ")),
+    }
+}
+
+/// Runs kubectl; Err(stderr) when it fails.
+pub fn kubectl_result(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&sandbox().kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl on PATH");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("kubectl output");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn install_crds() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let crds = Command::new(serin_bin())
+            .arg("crd")
+            .output()
+            .expect("serin crd");
+        assert!(crds.status.success());
+        kubectl(
+            &["apply", "-f", "-"],
+            Some(&String::from_utf8_lossy(&crds.stdout)),
+        );
+        for crd in [
+            "canaries.serin.dev",
+            "metrictemplates.serin.dev",
+            "alertproviders.serin.dev",
+        ] {
+            kubectl(
+                &[
+                    "wait",
+                    "--for=condition=established",
+                    "--timeout=30s",
+                    &format!("crd/{crd}"),
+                ],
+                None,
+            );
+        }
+    });
+}
+
+/// One scenario: its namespace, its serin process.
+pub struct Scenario {
+    pub ns: String,
+    serin: Option<Child>,
+    pub metrics_port: u16,
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Scenario {
+    pub fn new(name: &str) -> Scenario {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crds();
+        let ns = format!("{name}-{:04x}", rand_suffix());
+        kubectl(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
+            )),
+        );
+        let log = std::env::temp_dir().join(format!("serin-{ns}.log"));
+        let mut s = Scenario {
+            ns,
+            serin: None,
+            metrics_port: free_port(),
+            log,
+        };
+        s.start_serin();
+        s
+    }
+
+    /// Starts (or restarts) serin, scoped to this namespace.
+    pub fn start_serin(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(serin_bin())
+            .args([
+                "run",
+                "--log-format",
+                "text",
+                "--log-level",
+                "info,serin=debug",
+                "--min-interval",
+                "1s",
+            ])
+            .arg("--kubeconfig")
+            .arg(&sandbox().kubeconfig)
+            .args(["--metrics-server", &sandbox().prometheus_url])
+            .args(["--namespace", &self.ns])
+            .args(["--listen", &format!("127.0.0.1:{}", self.metrics_port)])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start serin");
+        self.serin = Some(child);
+    }
+
+    /// Kills serin with SIGKILL, as a node failure would.
+    pub fn kill_serin(&mut self) {
+        if let Some(mut child) = self.serin.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn apply(&self, yaml: &str) -> String {
+        kubectl(&["apply", "-n", &self.ns, "-f", "-"], Some(yaml))
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        sandbox().client().await
+    }
+
+    pub async fn status(&self, name: &str) -> CanaryStatus {
+        let api: Api<Canary> = Api::namespaced(self.client().await, &self.ns);
+        api.get(name)
+            .await
+            .ok()
+            .and_then(|c| c.status)
+            .unwrap_or_default()
+    }
+
+    /// Waits until the Canary's status satisfies `pred`, or fails with the status and
+    /// serin's log after `secs`.
+    pub async fn wait_status(
+        &self,
+        name: &str,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&CanaryStatus) -> bool,
+    ) -> CanaryStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let st = self.status(name).await;
+            if pred(&st) {
+                return st;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {secs}s waiting for {what}; status: {st:#?}\nevents:\n{}\nserin log tail:\n{}",
+                    self.events(name),
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn wait_phase(&self, name: &str, phase: Phase, secs: u64) -> CanaryStatus {
+        self.wait_status(name, secs, &format!("phase {phase}"), |s| {
+            s.phase == Some(phase)
+        })
+        .await
+    }
+
+    /// Event messages of an object, oldest first, as `kubectl get events` lists them.
+    pub fn events(&self, name: &str) -> String {
+        kubectl_result(
+            &[
+                "get",
+                "events",
+                "-n",
+                &self.ns,
+                "--field-selector",
+                &format!("involvedObject.name={name}"),
+                "--sort-by",
+                ".metadata.creationTimestamp",
+                "-o",
+                "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message",
+            ],
+            None,
+        )
+        .unwrap_or_else(|e| e)
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub fn jsonpath(&self, resource: &str, path: &str) -> String {
+        kubectl(
+            &[
+                "get",
+                "-n",
+                &self.ns,
+                resource,
+                "-o",
+                &format!("jsonpath={path}"),
+            ],
+            None,
+        )
+    }
+
+    pub async fn deployment(&self, name: &str) -> k8s_openapi::api::apps::v1::Deployment {
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+            Api::namespaced(self.client().await, &self.ns);
+        api.get(name).await.expect("deployment")
+    }
+
+    pub async fn count(&self, kind: &str) -> usize {
+        let _ = kind;
+        let api: Api<k8s_openapi::api::core::v1::Service> =
+            Api::namespaced(self.client().await, &self.ns);
+        api.list(&ListParams::default())
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        self.kill_serin();
+        if !std::thread::panicking() {
+            let _ = kubectl_result(&["delete", "namespace", &self.ns, "--wait=false"], None);
+        }
+    }
+}
+
+fn rand_suffix() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() as u16
+}
+
+/// The app of every scenario: a Deployment whose behaviour comes from its environment
+/// (the sandbox's mesh reads SANDBOX_ERROR_RATE, SANDBOX_LATENCY_MS, SANDBOX_NEVER_READY).
+pub fn podinfo(version: &str, env: &[(&str, &str)]) -> String {
+    let env: String = env
+        .iter()
+        .map(|(k, v)| format!("        - name: {k}\n          value: \"{v}\"\n"))
+        .collect();
+    let env = if env.is_empty() {
+        String::new()
+    } else {
+        format!("        env:\n{env}")
+    };
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  labels:
+    app: podinfo
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: podinfo
+  template:
+    metadata:
+      labels:
+        app: podinfo
+    spec:
+      containers:
+      - name: podinfo
+        image: ghcr.io/stefanprodan/podinfo:{version}
+        ports:
+        - containerPort: 9898
+{env}"#
+    )
+}
+
+/// A Canary with Flagger's usual shape; `analysis` is the YAML of `spec.analysis`'s body.
+pub fn canary(extra_spec: &str, analysis: &str) -> String {
+    format!(
+        r#"apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+spec:
+  targetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: podinfo
+  progressDeadlineSeconds: 60
+{extra_spec}  service:
+    port: 9898
+  analysis:
+{analysis}"#
+    )
+}
+
+/// A healthy run: 3 steps of 20% every 3s, success rate over a 10s window.
+pub const ANALYSIS: &str = r#"    interval: 3s
+    threshold: 3
+    maxWeight: 60
+    stepWeight: 20
+    metrics:
+    - name: request-success-rate
+      interval: 10s
+      thresholdRange:
+        min: 99
+"#;

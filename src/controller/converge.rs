@@ -1,0 +1,198 @@
+//! Converge: makes the managed objects match the recorded status.
+//!
+//! Desired objects come from [`crate::build`]; an object is applied (server-side apply,
+//! one field manager, forced) only when its [`crate::build::APPLIED`] hash differs from
+//! the cached one, so a reconcile with nothing to do writes nothing. Because the status
+//! is recorded before this runs, a crash here is repaired by the next reconcile.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::{Ctx, Error, observe};
+use crate::api::{Canary, CanaryStatus, Phase};
+use crate::build::{self, FIELD_MANAGER, Names, ORIGINAL};
+
+/// Applies `desired` unless the cached object already carries its hash.
+async fn apply<K>(
+    api: &Api<K>,
+    desired: &Value,
+    cached: Option<&kube::api::ObjectMeta>,
+) -> Result<bool, Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if cached.and_then(build::applied_hash) == build::desired_hash(desired) && cached.is_some() {
+        return Ok(false);
+    }
+    let name = desired["metadata"]["name"].as_str().unwrap_or_default();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(name, &params, &Patch::Apply(desired))
+        .await
+        .map_err(Error::Kube)?;
+    Ok(true)
+}
+
+/// The saved spec of an object serin took over: kept if already saved, taken from the
+/// object when it exists and is not serin's, none otherwise.
+fn original(
+    meta: Option<&kube::api::ObjectMeta>,
+    spec: Option<Value>,
+    canary: &Canary,
+) -> Option<String> {
+    let meta = meta?;
+    if let Some(saved) = meta.annotations.as_ref().and_then(|a| a.get(ORIGINAL)) {
+        return Some(saved.clone());
+    }
+    let uid = canary.meta().uid.as_deref();
+    let ours = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| Some(o.uid.as_str()) == uid);
+    if ours {
+        return None;
+    }
+    spec.map(|s| s.to_string())
+}
+
+/// The canary weight actually routed: the recorded one, except that a workload with no
+/// available replica never gets traffic.
+pub fn routed_weight(
+    status: &CanaryStatus,
+    target: &Deployment,
+    primary: Option<&Deployment>,
+) -> i32 {
+    let canary_up = observe::serving(target);
+    let primary_up = primary.is_some_and(observe::serving);
+    match (canary_up, primary_up) {
+        (false, _) => 0,
+        (true, false) => 100,
+        (true, true) => status.canary_weight,
+    }
+}
+
+/// The replicas the target (the canary) should run, or None to leave it alone.
+pub fn canary_replicas(
+    status: &CanaryStatus,
+    target: &Deployment,
+    primary: Option<&Deployment>,
+) -> Option<i32> {
+    let current = observe::replicas(target);
+    match status.phase() {
+        Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting if current == 0 => Some(
+            primary
+                .map(observe::replicas)
+                .filter(|r| *r > 0)
+                .unwrap_or(1),
+        ),
+        // Never scale down a canary that still gets traffic (a failed promotion keeps it).
+        Phase::Initialized | Phase::Finalising | Phase::Succeeded | Phase::Failed
+            if current != 0 && status.canary_weight == 0 =>
+        {
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
+pub async fn converge(
+    canary: &Canary,
+    ctx: &Ctx,
+    status: &CanaryStatus,
+    target: &Deployment,
+) -> Result<(), Error> {
+    let ns = canary.namespace().unwrap_or_default();
+    let names = Names::of(canary);
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let primary = ctx
+        .deployments
+        .get(&ObjectRef::new(&names.primary).within(&ns));
+    let target_rev = observe::target_revision(target);
+
+    let copy = match primary.as_deref() {
+        None => true,
+        Some(p) => {
+            status.phase() == Phase::Promoting
+                && observe::primary(p).revision
+                    != status.last_applied_spec.clone().unwrap_or_default()
+                && Some(&target_rev) == status.last_applied_spec.as_ref()
+        }
+    };
+    if copy {
+        let replicas = Some(observe::replicas(target))
+            .filter(|r| *r > 0)
+            .or(primary.as_deref().map(observe::replicas))
+            .unwrap_or(1);
+        let desired = build::primary(canary, target, &target_rev, replicas);
+        apply(&deployments, &desired, None).await?;
+    }
+
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
+    let cached_svc = |name: &str| ctx.services.get(&ObjectRef::new(name).within(&ns));
+    let apex = cached_svc(&names.apex);
+    let apex_original = original(
+        apex.as_deref().map(|s| &s.metadata),
+        apex.as_deref()
+            .and_then(|s| serde_json::to_value(&s.spec).ok()),
+        canary,
+    );
+    for svc in build::services(canary, target, apex_original.as_deref()) {
+        let name = svc["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        apply(
+            &services,
+            &svc,
+            cached_svc(&name).as_deref().map(|s| &s.metadata),
+        )
+        .await?;
+    }
+
+    let dr_api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ns, &ctx.destination_rule);
+    for dr in build::destination_rules(canary) {
+        let name = dr["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let cached = ctx
+            .destination_rules
+            .get(&ObjectRef::new_with(&name, ctx.destination_rule.clone()).within(&ns));
+        apply(&dr_api, &dr, cached.as_deref().map(|o| &o.metadata)).await?;
+    }
+
+    let vs_api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ns, &ctx.virtual_service);
+    let cached_vs = ctx
+        .virtual_services
+        .get(&ObjectRef::new_with(&names.apex, ctx.virtual_service.clone()).within(&ns));
+    let vs_original = original(
+        cached_vs.as_deref().map(|o| &o.metadata),
+        cached_vs
+            .as_deref()
+            .and_then(|o| o.data.get("spec").cloned()),
+        canary,
+    );
+    let weight = routed_weight(status, target, primary.as_deref());
+    let vs = build::virtual_service(canary, weight, vs_original.as_deref());
+    apply(&vs_api, &vs, cached_vs.as_deref().map(|o| &o.metadata)).await?;
+
+    if let Some(replicas) = canary_replicas(status, target, primary.as_deref()) {
+        scale(&deployments, &names.target, replicas).await?;
+    }
+    Ok(())
+}
+
+/// Sets a Deployment's replicas through its scale subresource, as `kubectl scale` does.
+pub async fn scale(api: &Api<Deployment>, name: &str, replicas: i32) -> Result<(), Error> {
+    let patch = json!({ "spec": { "replicas": replicas } });
+    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(Error::Kube)?;
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Observe: what the decision needs to know of the target and the primary, read from the
+//! watch caches only (no API call).
+
+use k8s_openapi::api::apps::v1::Deployment;
+
+use crate::build::REVISION;
+use crate::decide::{Rollout, Workload};
+use crate::revision::revision_hash;
+
+/// How far a Deployment's rollout has got, the way `kubectl rollout status` and Flagger
+/// judge it. A Deployment scaled to zero serves nothing, so it is not ready.
+pub fn rollout(d: &Deployment) -> Rollout {
+    let name = d.metadata.name.as_deref().unwrap_or("");
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let Some(st) = &d.status else {
+        return Rollout::InProgress("waiting for rollout to start".into());
+    };
+    let progressing = st
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Progressing");
+    if progressing.is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded")) {
+        return Rollout::Failed(format!(
+            "deployment {name:?} exceeded its progress deadline"
+        ));
+    }
+    if d.metadata.generation > st.observed_generation {
+        return Rollout::InProgress("waiting for rollout to finish: observed deployment generation less than desired generation".into());
+    }
+    if want == 0 {
+        return Rollout::InProgress("scaled to zero".into());
+    }
+    let updated = st.updated_replicas.unwrap_or(0);
+    let replicas = st.replicas.unwrap_or(0);
+    let available = st.available_replicas.unwrap_or(0);
+    if updated < want {
+        return Rollout::InProgress(format!(
+            "waiting for rollout to finish: {updated} out of {want} new replicas have been updated"
+        ));
+    }
+    if replicas > updated {
+        return Rollout::InProgress(format!(
+            "waiting for rollout to finish: {} old replicas are pending termination",
+            replicas - updated
+        ));
+    }
+    if available < updated {
+        return Rollout::InProgress(format!(
+            "waiting for rollout to finish: {available} of {updated} updated replicas are available"
+        ));
+    }
+    Rollout::Complete
+}
+
+/// Whether a Deployment has available replicas to send traffic to.
+pub fn serving(d: &Deployment) -> bool {
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    want > 0
+        && d.status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0)
+            > 0
+}
+
+/// The revision of the target: the hash of its pod template.
+pub fn target_revision(d: &Deployment) -> String {
+    revision_hash(&d.spec.as_ref().map(|s| &s.template))
+}
+
+pub fn target(d: &Deployment) -> Workload {
+    Workload {
+        revision: target_revision(d),
+        replicas: replicas(d),
+        rollout: rollout(d),
+    }
+}
+
+/// The primary's revision is the one it was copied from, kept in an annotation.
+pub fn primary(d: &Deployment) -> Workload {
+    let revision = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .cloned()
+        .unwrap_or_default();
+    Workload {
+        revision,
+        replicas: replicas(d),
+        rollout: rollout(d),
+    }
+}
+
+pub fn replicas(d: &Deployment) -> i32 {
+    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(spec_replicas: i32, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "podinfo", "generation": 2},
+            "spec": {"replicas": spec_replicas, "selector": {}, "template": {}},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn complete_when_every_replica_is_updated_and_available() {
+        let d = deployment(
+            2,
+            json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}),
+        );
+        assert_eq!(rollout(&d), Rollout::Complete);
+        assert!(serving(&d));
+    }
+
+    #[test]
+    fn waits_for_the_new_generation_and_for_updates() {
+        let d = deployment(
+            2,
+            json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}),
+        );
+        assert!(matches!(rollout(&d), Rollout::InProgress(_)));
+        let d = deployment(
+            2,
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2}),
+        );
+        assert_eq!(
+            rollout(&d),
+            Rollout::InProgress(
+                "waiting for rollout to finish: 1 out of 2 new replicas have been updated".into()
+            )
+        );
+    }
+
+    #[test]
+    fn zero_replicas_is_not_ready_and_serves_nothing() {
+        let d = deployment(0, json!({"observedGeneration": 2}));
+        assert!(matches!(rollout(&d), Rollout::InProgress(_)));
+        assert!(!serving(&d));
+    }
+
+    #[test]
+    fn kubernetes_progress_deadline_is_a_failure() {
+        let d = deployment(
+            1,
+            json!({"observedGeneration": 2, "conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}),
+        );
+        assert!(matches!(rollout(&d), Rollout::Failed(_)));
+    }
+}

@@ -1,0 +1,53 @@
+//! Record: writes the new status (only when it changed, with optimistic concurrency so a
+//! decision made on a stale cache is never written) and then publishes its events.
+//!
+//! Events go out after the status is stored: a crash in between loses an event rather
+//! than repeating a step's event twice.
+
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::{Ctx, Error};
+use crate::api::Canary;
+use crate::decide::Decision;
+
+pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(), Error> {
+    let old = canary.status.clone().unwrap_or_default();
+    if decision.status != old {
+        let api: Api<Canary> =
+            Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
+        let mut next = canary.clone();
+        next.status = Some(decision.status.clone());
+        // replace_status carries the cached resourceVersion: a 409 means the cache was
+        // stale, and the reconcile is retried on the fresh object instead.
+        api.replace_status(&canary.name_any(), &PostParams::default(), &next)
+            .await
+            .map_err(Error::Kube)?;
+    }
+    let reference = canary.object_ref(&());
+    for note in &decision.events {
+        if note.warning {
+            warn!(reason = note.reason, "{}", note.message);
+        } else {
+            info!(reason = note.reason, "{}", note.message);
+        }
+        let event = Event {
+            type_: if note.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: note.reason.to_string(),
+            note: Some(note.message.clone()),
+            action: note.reason.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            // An event that cannot be written is not worth failing the step for.
+            warn!(error = %e, "could not publish event");
+        }
+    }
+    Ok(())
+}
