@@ -41,7 +41,9 @@ pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(
             },
             reason: note.reason.to_string(),
             note: Some(note.message.clone()),
-            action: note.reason.to_string(),
+            // The recorder merges events with equal (reason, action) into one series, so
+            // the action carries the message: each step stays its own event.
+            action: note.message.chars().take(128).collect(),
             secondary: None,
         };
         if let Err(e) = ctx.recorder.publish(&event, &reference).await {

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use serin::api::{Canary, CanaryStatus, Phase};
 use serin_sandbox::sandbox::{self, Sandbox};
 
@@ -257,22 +257,6 @@ impl Scenario {
             ],
             None,
         )
-    }
-
-    pub async fn deployment(&self, name: &str) -> k8s_openapi::api::apps::v1::Deployment {
-        let api: Api<k8s_openapi::api::apps::v1::Deployment> =
-            Api::namespaced(self.client().await, &self.ns);
-        api.get(name).await.expect("deployment")
-    }
-
-    pub async fn count(&self, kind: &str) -> usize {
-        let _ = kind;
-        let api: Api<k8s_openapi::api::core::v1::Service> =
-            Api::namespaced(self.client().await, &self.ns);
-        api.list(&ListParams::default())
-            .await
-            .map(|l| l.items.len())
-            .unwrap_or(0)
     }
 }
 

@@ -1,0 +1,15 @@
+//! serin's sandbox: a Kubernetes control plane, an Istio-like mesh and a real
+//! Prometheus on one machine, for end-to-end tests and demos without a cluster.
+//!
+//! - [`apiserver`]: an in-process Kubernetes API server over HTTP on loopback.
+//! - [`kubelet`]: makes Deployments report their replicas ready.
+//! - [`mesh`]: turns VirtualService weights into request traffic and exports
+//!   Istio's standard request metrics.
+//! - [`prometheus`]: starts and stops Debian's real `prometheus` binary.
+//! - [`sandbox`]: puts them together (`serin-sandbox up`, and the tests' entry point).
+
+pub mod apiserver;
+pub mod kubelet;
+pub mod mesh;
+pub mod prometheus;
+pub mod sandbox;

@@ -1,0 +1,392 @@
+//! Routing: where the traffic of one VirtualService host goes, as Istio's
+//! proxies would send it. Pure: it reads a snapshot of VirtualServices,
+//! Services and Deployments and returns [`Flow`]s with their traffic shares.
+//!
+//! Supported: header matches (`exact`, `prefix`, `regex`, presence) on
+//! `http[].match[].headers`, `route[].weight`, destination hosts written as a
+//! short name, `name.namespace`, `name.namespace.svc` or the FQDN. Other match
+//! fields (uri, method, ...) match every request; `subset`, `mirror`,
+//! `gateways`, retries and fault injection are ignored.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use serde::Deserialize;
+
+use super::behaviour::Behaviour;
+
+/// The part of a VirtualService spec the mesh reads.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct VirtualServiceSpec {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub http: Vec<HttpRoute>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct HttpRoute {
+    #[serde(default, rename = "match")]
+    pub matches: Vec<MatchRequest>,
+    #[serde(default)]
+    pub route: Vec<RouteDestination>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct MatchRequest {
+    #[serde(default)]
+    pub headers: BTreeMap<String, StringMatch>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct StringMatch {
+    pub exact: Option<String>,
+    pub prefix: Option<String>,
+    pub regex: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RouteDestination {
+    pub destination: Destination,
+    pub weight: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Destination {
+    pub host: String,
+}
+
+/// A Service, named as Istio's metrics name it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceRef {
+    pub name: String,
+    pub namespace: String,
+}
+
+impl ServiceRef {
+    pub fn fqdn(&self) -> String {
+        format!("{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+}
+
+/// A Deployment that serves requests, with what its metrics labels need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub service_account: String,
+    pub behaviour: Behaviour,
+}
+
+/// Where a share of a host's traffic ends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// Served by a ready workload behind the Service.
+    Workload {
+        service: ServiceRef,
+        workload: Workload,
+    },
+    /// The Service exists but no pod behind it is ready: 503, flag `UH`.
+    NoHealthyUpstream { service: ServiceRef },
+    /// No Service answers to the destination host: 503, flag `NC`.
+    NoCluster { host: String },
+}
+
+impl Target {
+    /// A stable name for the target, used to key traffic accumulators.
+    pub fn key(&self) -> String {
+        match self {
+            Target::Workload { service, workload } => {
+                format!("{}/{}>{}", service.namespace, service.name, workload.name)
+            }
+            Target::NoHealthyUpstream { service } => {
+                format!("{}/{}>", service.namespace, service.name)
+            }
+            Target::NoCluster { host } => format!("?{host}"),
+        }
+    }
+}
+
+/// A share (0..=1) of one host's requests of one traffic class.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    pub share: f64,
+    pub target: Target,
+}
+
+/// Services by namespace and name, Deployments by namespace, and what the
+/// Deployments' ready pods run.
+pub struct Cluster<'a> {
+    pub services: HashMap<(String, String), Arc<Service>>,
+    pub deployments: HashMap<String, Vec<Arc<Deployment>>>,
+    pub serving: &'a ServingRevisions,
+}
+
+impl<'a> Cluster<'a> {
+    pub fn new(
+        services: impl IntoIterator<Item = Arc<Service>>,
+        deployments: impl IntoIterator<Item = Arc<Deployment>>,
+        serving: &'a ServingRevisions,
+    ) -> Self {
+        let mut cluster = Cluster {
+            services: HashMap::new(),
+            deployments: HashMap::new(),
+            serving,
+        };
+        for s in services {
+            let key = (
+                s.metadata.namespace.clone().unwrap_or_default(),
+                s.metadata.name.clone().unwrap_or_default(),
+            );
+            cluster.services.insert(key, s);
+        }
+        for d in deployments {
+            cluster
+                .deployments
+                .entry(d.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .push(d);
+        }
+        cluster
+    }
+}
+
+/// The flows of requests carrying `headers`, sent to a VirtualService in
+/// `namespace`. Requests no route matches get no flow (Istio answers 404).
+pub fn flows(
+    spec: &VirtualServiceSpec,
+    namespace: &str,
+    headers: &BTreeMap<String, String>,
+    cluster: &Cluster<'_>,
+) -> Vec<Flow> {
+    let Some(route) = spec.http.iter().find(|r| route_matches(r, headers)) else {
+        return Vec::new();
+    };
+    let weights = destination_weights(&route.route);
+    let total: f64 = weights.iter().sum();
+    route
+        .route
+        .iter()
+        .zip(weights)
+        .filter(|(_, w)| *w > 0.0)
+        .flat_map(|(dest, w)| {
+            resolve(&dest.destination.host, namespace, cluster)
+                .into_iter()
+                .map(move |flow| Flow {
+                    share: flow.share * w / total,
+                    target: flow.target,
+                })
+        })
+        .collect()
+}
+
+/// Istio sends everything to a lone destination without a weight; several
+/// destinations without any weight share equally.
+fn destination_weights(route: &[RouteDestination]) -> Vec<f64> {
+    let weights: Vec<f64> = route
+        .iter()
+        .map(|d| d.weight.unwrap_or(0).max(0) as f64)
+        .collect();
+    if weights.iter().sum::<f64>() > 0.0 {
+        weights
+    } else {
+        vec![1.0; route.len()]
+    }
+}
+
+fn route_matches(route: &HttpRoute, headers: &BTreeMap<String, String>) -> bool {
+    route.matches.is_empty() || route.matches.iter().any(|m| request_matches(m, headers))
+}
+
+fn request_matches(m: &MatchRequest, headers: &BTreeMap<String, String>) -> bool {
+    m.headers.iter().all(|(name, cond)| {
+        let value = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        value.is_some_and(|v| string_matches(cond, v))
+    })
+}
+
+fn string_matches(cond: &StringMatch, value: &str) -> bool {
+    if let Some(exact) = &cond.exact {
+        return value == exact;
+    }
+    if let Some(prefix) = &cond.prefix {
+        return value.starts_with(prefix.as_str());
+    }
+    if let Some(re) = &cond.regex {
+        // Envoy matches RE2 regexes against the whole value.
+        return regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(value));
+    }
+    true
+}
+
+/// The flows for one destination host: split over the ready Deployments
+/// behind its Service, in proportion to their ready replicas.
+fn resolve(host: &str, namespace: &str, cluster: &Cluster<'_>) -> Vec<Flow> {
+    let Some(service) = service_of(host, namespace, cluster) else {
+        return vec![Flow {
+            share: 1.0,
+            target: Target::NoCluster {
+                host: host.to_owned(),
+            },
+        }];
+    };
+    let service_ref = ServiceRef {
+        name: service.metadata.name.clone().unwrap_or_default(),
+        namespace: service.metadata.namespace.clone().unwrap_or_default(),
+    };
+    let ready: Vec<(&Deployment, i32)> = backends(service, cluster)
+        .into_iter()
+        .filter_map(|d| {
+            d.status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .filter(|r| *r > 0)
+                .map(|r| (d, r))
+        })
+        .collect();
+    let total: i32 = ready.iter().map(|(_, r)| r).sum();
+    if total == 0 {
+        return vec![Flow {
+            share: 1.0,
+            target: Target::NoHealthyUpstream {
+                service: service_ref,
+            },
+        }];
+    }
+    ready
+        .into_iter()
+        .map(|(d, r)| Flow {
+            share: f64::from(r) / f64::from(total),
+            target: Target::Workload {
+                service: service_ref.clone(),
+                workload: cluster.serving.serving(d),
+            },
+        })
+        .collect()
+}
+
+fn service_of<'c>(host: &str, namespace: &str, cluster: &'c Cluster<'_>) -> Option<&'c Service> {
+    let host = host
+        .strip_suffix(".svc.cluster.local")
+        .or_else(|| host.strip_suffix(".svc"))
+        .unwrap_or(host);
+    let (name, ns) = host.split_once('.').unwrap_or((host, namespace));
+    cluster
+        .services
+        .get(&(ns.to_owned(), name.to_owned()))
+        .map(Arc::as_ref)
+}
+
+/// Deployments whose pod template carries all of the Service's selector.
+fn backends<'c>(service: &Service, cluster: &'c Cluster<'_>) -> Vec<&'c Deployment> {
+    let Some(selector) = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .filter(|s| !s.is_empty())
+    else {
+        return Vec::new();
+    };
+    let namespace = service.metadata.namespace.clone().unwrap_or_default();
+    let candidates = cluster
+        .deployments
+        .get(&namespace)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    candidates
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|d| {
+            let labels = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref());
+            labels.is_some_and(|l| selector.iter().all(|(k, v)| l.get(k) == Some(v)))
+        })
+        .collect()
+}
+
+/// What each Deployment's ready pods run: the template of its last complete
+/// rollout. During a rollout the ready pods are the previous revision's (the
+/// kubelet stand-in, like a rolling update, keeps them until the new pods are
+/// ready), so they answer as the previous template says.
+#[derive(Debug, Default)]
+pub struct ServingRevisions {
+    workloads: HashMap<(String, String), (String, Workload)>,
+}
+
+impl ServingRevisions {
+    /// Remembers the template of every Deployment whose rollout is complete,
+    /// and forgets Deployments that are gone.
+    pub fn update(&mut self, deployments: &[Arc<Deployment>]) {
+        let mut present = std::collections::HashSet::new();
+        for d in deployments {
+            let key = key_of(d);
+            if rollout_complete(d) {
+                let uid = d.metadata.uid.clone().unwrap_or_default();
+                self.workloads.insert(key.clone(), (uid, workload_of(d)));
+            }
+            present.insert(key);
+        }
+        self.workloads.retain(|key, _| present.contains(key));
+    }
+
+    /// The workload the Deployment's ready pods run.
+    pub fn serving(&self, d: &Deployment) -> Workload {
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        match self.workloads.get(&key_of(d)) {
+            Some((known, workload)) if *known == uid && !rollout_complete(d) => workload.clone(),
+            _ => workload_of(d),
+        }
+    }
+}
+
+fn key_of(d: &Deployment) -> (String, String) {
+    (
+        d.metadata.namespace.clone().unwrap_or_default(),
+        d.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The deployment controller's notion of a complete rollout.
+fn rollout_complete(d: &Deployment) -> bool {
+    let (Some(spec), Some(status)) = (d.spec.as_ref(), d.status.as_ref()) else {
+        return false;
+    };
+    let want = spec.replicas.unwrap_or(1);
+    let observed = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    let counts = [
+        status.updated_replicas,
+        status.replicas,
+        status.available_replicas,
+    ];
+    observed && counts.iter().all(|n| n.unwrap_or(0) == want)
+}
+
+fn workload_of(d: &Deployment) -> Workload {
+    let pod = d.spec.as_ref().map(|s| &s.template);
+    Workload {
+        name: d.metadata.name.clone().unwrap_or_default(),
+        namespace: d.metadata.namespace.clone().unwrap_or_default(),
+        labels: pod
+            .and_then(|t| t.metadata.as_ref())
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default(),
+        service_account: pod
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".to_owned()),
+        behaviour: pod.map(Behaviour::of).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+#[path = "routing_tests.rs"]
+mod tests;

@@ -1,0 +1,227 @@
+//! The whole sandbox, assembled: an API server (the in-process one, or an
+//! existing one to attach to), the kubelet and mesh stand-ins, and a real
+//! Prometheus scraping the mesh. Used by `serin-sandbox up` and, through
+//! [`shared`], by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::Context;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::apiserver::{ApiServer, ApiServerConfig};
+use crate::kubelet::{self, KubeletConfig};
+use crate::mesh::{Mesh, MeshConfig};
+use crate::prometheus::Prometheus;
+
+/// Environment variable naming the kubeconfig of an API server the tests
+/// attach to instead of starting the in-process one.
+pub const ATTACH_ENV: &str = "SERIN_E2E_KUBECONFIG";
+
+/// What to start and how.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxOptions {
+    /// Kubeconfig of an existing API server to attach to; none starts the
+    /// in-process one.
+    pub attach: Option<PathBuf>,
+    /// Where to write the in-process API server's kubeconfig; none writes a
+    /// temporary file, removed on shutdown.
+    pub kubeconfig_out: Option<PathBuf>,
+    pub kubelet: KubeletConfig,
+    pub mesh: MeshConfig,
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    /// Kubeconfig of the API server in use.
+    pub kubeconfig: PathBuf,
+    /// Base URL of Prometheus, e.g. `http://127.0.0.1:39123`.
+    pub prometheus_url: String,
+    /// URL of the mesh stand-in's `/metrics`.
+    pub mesh_metrics_url: String,
+    /// The in-process API server; none when attached.
+    pub api: Option<ApiServer>,
+    config: kube::Config,
+    mesh: Option<Mesh>,
+    // Behind a mutex only so that a shared sandbox can be `Sync`.
+    prometheus: Mutex<Option<Prometheus>>,
+    kubelet: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
+    temporary_kubeconfig: bool,
+}
+
+impl Sandbox {
+    /// Starts everything; on failure, stops what had started.
+    pub async fn start(opts: SandboxOptions) -> anyhow::Result<Sandbox> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (api, kubeconfig, temporary_kubeconfig) = match &opts.attach {
+            Some(path) => (None, path.clone(), false),
+            None => {
+                let api = ApiServer::start(ApiServerConfig::default())
+                    .await
+                    .context("starting the API server")?;
+                let (path, temporary) = match &opts.kubeconfig_out {
+                    Some(path) => (path.clone(), false),
+                    None => (temporary_kubeconfig_path(), true),
+                };
+                api.write_kubeconfig(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                (Some(api), path, temporary)
+            }
+        };
+        let config = match load_config(&kubeconfig).await {
+            Ok(config) => config,
+            Err(error) => {
+                if let Some(api) = api {
+                    api.shutdown().await;
+                }
+                if temporary_kubeconfig {
+                    let _ = std::fs::remove_file(&kubeconfig);
+                }
+                return Err(error);
+            }
+        };
+        let mut sandbox = Sandbox {
+            kubeconfig,
+            prometheus_url: String::new(),
+            mesh_metrics_url: String::new(),
+            api,
+            config,
+            mesh: None,
+            prometheus: Mutex::new(None),
+            kubelet: None,
+            temporary_kubeconfig,
+        };
+        match sandbox.start_parts(opts).await {
+            Ok(()) => Ok(sandbox),
+            Err(error) => {
+                sandbox.shutdown().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn start_parts(&mut self, opts: SandboxOptions) -> anyhow::Result<()> {
+        let client = kube::Client::try_from(self.config.clone()).context("building a client")?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let kubelet = kubelet::run(client.clone(), opts.kubelet, async move {
+            let _ = stopped.await;
+        });
+        self.kubelet = Some((stop, tokio::spawn(kubelet)));
+        let mesh = Mesh::start(client, opts.mesh)
+            .await
+            .context("starting the mesh stand-in")?;
+        self.mesh_metrics_url = mesh.metrics_url();
+        let addr = mesh.addr();
+        self.mesh = Some(mesh);
+        let prometheus = Prometheus::start(&[addr]).await?;
+        self.prometheus_url = prometheus.url.clone();
+        if let Ok(mut slot) = self.prometheus.lock() {
+            *slot = Some(prometheus);
+        }
+        Ok(())
+    }
+
+    /// A new client of the sandbox's API server, bound to the caller's runtime.
+    pub async fn client(&self) -> kube::Client {
+        // The same config built a client when the sandbox started.
+        kube::Client::try_from(self.config.clone())
+            .expect("the sandbox's kubeconfig yields a client")
+    }
+
+    /// The mesh stand-in (for its request rate), while running.
+    pub fn mesh(&self) -> Option<&Mesh> {
+        self.mesh.as_ref()
+    }
+
+    /// Stops everything, Prometheus first, and removes temporary files.
+    pub async fn shutdown(mut self) {
+        let prometheus = self.prometheus.lock().ok().and_then(|mut p| p.take());
+        if let Some(prometheus) = prometheus {
+            prometheus.shutdown().await;
+        }
+        if let Some(mesh) = self.mesh.take() {
+            mesh.shutdown().await;
+        }
+        if let Some((stop, task)) = self.kubelet.take() {
+            let _ = stop.send(());
+            match task.await {
+                Ok(Err(error)) => tracing::warn!(%error, "kubelet stand-in failed"),
+                Err(error) => tracing::warn!(%error, "kubelet stand-in panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+        if let Some(api) = self.api.take() {
+            api.shutdown().await;
+        }
+        if self.temporary_kubeconfig {
+            let _ = std::fs::remove_file(&self.kubeconfig);
+        }
+    }
+}
+
+async fn load_config(path: &Path) -> anyhow::Result<kube::Config> {
+    let kubeconfig =
+        Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+/// Prefix of temporary kubeconfig files, followed by the owner's pid.
+const KUBECONFIG_PREFIX: &str = "serin-sandbox-kubeconfig-";
+
+fn temporary_kubeconfig_path() -> PathBuf {
+    crate::prometheus::remove_stale_temp_entries(KUBECONFIG_PREFIX);
+    let name = format!(
+        "{KUBECONFIG_PREFIX}{}-{}.yaml",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    );
+    std::env::temp_dir().join(name)
+}
+
+/// The sandbox shared by all tests of one test binary, started on first use.
+///
+/// It runs on its own thread with its own multi-thread runtime, because each
+/// `#[tokio::test]` has a runtime that dies with the test. Clients are made
+/// per test with [`Sandbox::client`]. When `SERIN_E2E_KUBECONFIG` is set, it
+/// attaches to that API server instead of starting the in-process one.
+/// Panics when the sandbox cannot start: no test can run without it.
+pub fn shared() -> &'static Sandbox {
+    static SHARED: OnceLock<Sandbox> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let opts = SandboxOptions {
+            attach: std::env::var_os(ATTACH_ENV).map(PathBuf::from),
+            ..Default::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("sandbox".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(async move {
+                        let _ = tx.send(Sandbox::start(opts).await);
+                        // Keeps the sandbox's tasks running until the process ends.
+                        std::future::pending::<()>().await;
+                    }),
+                    Err(error) => {
+                        let _ = tx.send(Err(error.into()));
+                    }
+                }
+            });
+        if let Err(error) = spawned {
+            panic!("cannot start the sandbox thread: {error}");
+        }
+        match rx.recv() {
+            Ok(Ok(sandbox)) => sandbox,
+            Ok(Err(error)) => panic!("the sandbox did not start: {error:#}"),
+            Err(_) => panic!("the sandbox thread died while starting"),
+        }
+    })
+}
