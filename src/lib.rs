@@ -9,5 +9,6 @@ pub mod build;
 pub mod checks;
 pub mod controller;
 pub mod decide;
+pub mod rbac;
 pub mod revision;
 pub mod telemetry;

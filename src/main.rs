@@ -27,6 +27,8 @@ enum Command {
     Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
+    /// Print the RBAC rules serin needs, as JSON.
+    Rbac,
     /// Print the version.
     Version,
 }
@@ -84,6 +86,16 @@ fn main() -> std::process::ExitCode {
             }
             Err(e) => {
                 eprintln!("error: cannot render the CRDs: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Rbac => match serde_json::to_string_pretty(serin::rbac::RULES) {
+            Ok(json) => {
+                println!("{json}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
                 std::process::ExitCode::FAILURE
             }
         },

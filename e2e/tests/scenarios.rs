@@ -291,7 +291,6 @@ async fn s07_skip_analysis_and_a_revision_that_never_gets_ready() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "known bug: after `kubectl delete canary` the target sometimes ends at 1 replica instead of the primary's 2 (a reconcile racing the deletion)"]
 async fn s08_revert_on_deletion_restores_what_was_there() {
     let s = Scenario::new("revert");
     s.apply(&podinfo("6.0.0", &[]));

@@ -101,12 +101,10 @@ async fn revert(canary: &Canary, ctx: &Ctx) -> Result<(), Error> {
     let primary = ctx
         .deployments
         .get(&ObjectRef::new(&names.primary).within(&ns));
-    if let Some(target) = target.as_deref() {
-        let replicas = primary
-            .as_deref()
-            .map(observe::replicas)
-            .filter(|r| *r > 0)
-            .unwrap_or(1);
+    // Without a primary there is nothing to take the replica count from: a revert that
+    // runs again after garbage collection took the primary must leave the target alone.
+    if let (Some(target), Some(primary)) = (target.as_deref(), primary.as_deref()) {
+        let replicas = observe::replicas(primary).max(1);
         if observe::replicas(target) != replicas {
             scale(&deployments, &names.target, replicas).await?;
         }

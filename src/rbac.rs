@@ -1,0 +1,72 @@
+//! Every Kubernetes API call serin makes, as RBAC rules: the single list the Helm chart's
+//! ClusterRole is checked against (`serin rbac` prints it), so the role grants exactly what
+//! the code uses.
+
+use serde::Serialize;
+
+/// One RBAC policy rule.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    pub api_groups: &'static [&'static str],
+    pub resources: &'static [&'static str],
+    pub verbs: &'static [&'static str],
+}
+
+/// The rules of serin's ClusterRole.
+pub const RULES: &[Rule] = &[
+    // Canaries: watched; finalizers added and removed with merge patches; status replaced.
+    Rule {
+        api_groups: &["serin.dev"],
+        resources: &["canaries"],
+        verbs: &["get", "list", "watch", "patch"],
+    },
+    Rule {
+        api_groups: &["serin.dev"],
+        resources: &["canaries/status"],
+        verbs: &["update"],
+    },
+    Rule {
+        api_groups: &["serin.dev"],
+        resources: &["metrictemplates"],
+        verbs: &["get", "list", "watch"],
+    },
+    // Targets and primaries: watched, the primary applied (server-side apply creates it too).
+    Rule {
+        api_groups: &["apps"],
+        resources: &["deployments"],
+        verbs: &["get", "list", "watch", "create", "patch"],
+    },
+    Rule {
+        api_groups: &["apps"],
+        resources: &["deployments/scale"],
+        verbs: &["patch"],
+    },
+    Rule {
+        api_groups: &[""],
+        resources: &["services"],
+        verbs: &["get", "list", "watch", "create", "patch"],
+    },
+    // Prometheus credentials named by a MetricTemplate's secretRef.
+    Rule {
+        api_groups: &[""],
+        resources: &["secrets"],
+        verbs: &["get"],
+    },
+    Rule {
+        api_groups: &["networking.istio.io"],
+        resources: &["virtualservices", "destinationrules"],
+        verbs: &["get", "list", "watch", "create", "patch"],
+    },
+    Rule {
+        api_groups: &["events.k8s.io"],
+        resources: &["events"],
+        verbs: &["create", "patch"],
+    },
+    // Leader election.
+    Rule {
+        api_groups: &["coordination.k8s.io"],
+        resources: &["leases"],
+        verbs: &["get", "create", "patch", "update"],
+    },
+];
