@@ -5,10 +5,12 @@
 //! (managed objects). See README.md for the user's view.
 
 pub mod api;
+pub mod api_calls;
 pub mod build;
 pub mod checks;
 pub mod controller;
 pub mod decide;
+pub mod leader;
 pub mod rbac;
 pub mod revision;
 pub mod telemetry;

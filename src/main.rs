@@ -70,6 +70,22 @@ struct RunArgs {
     /// raises them to 10s).
     #[arg(long, env = "SERIN_MIN_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     min_interval: Duration,
+    /// Run only while holding a Lease (needed with more than one replica).
+    #[arg(long, env = "SERIN_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease; default the pod's namespace ($POD_NAMESPACE) or `default`.
+    #[arg(long, env = "SERIN_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "SERIN_LEADER_ELECTION_LEASE_NAME",
+        default_value = "serin"
+    )]
+    leader_election_lease_name: String,
+    /// How long a Lease lasts without renewal; a dead leader is replaced within it.
+    #[arg(long, env = "SERIN_LEADER_ELECTION_DURATION", default_value = "15s", value_parser = parse_duration)]
+    leader_election_duration: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -142,7 +158,10 @@ fn init_logs(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn client(args: &RunArgs) -> anyhow::Result<kube::Client> {
+async fn client(
+    args: &RunArgs,
+    calls: serin::api_calls::ApiCounter,
+) -> anyhow::Result<kube::Client> {
     let config = match &args.kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
@@ -153,7 +172,10 @@ async fn client(args: &RunArgs) -> anyhow::Result<kube::Client> {
             .await
             .map_err(|e| anyhow::anyhow!("no Kubernetes configuration found: {e}"))?,
     };
-    Ok(kube::Client::try_from(config)?)
+    let layer = serin::api_calls::CountingLayer(calls);
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
 }
 
 /// Fails with one clear line when the API server is unreachable or the CRDs are missing.
@@ -182,12 +204,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logs(&args)?;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    let client = client(&args).await?;
+    let telemetry = Arc::new(serin::telemetry::Telemetry::new(&args.mesh_provider));
+    let client = client(&args, telemetry.api_calls.clone()).await?;
     tokio::select! {
         r = preflight(&client) => r?,
         _ = &mut shutdown => return Ok(()),
     }
-    let telemetry = Arc::new(serin::telemetry::Telemetry::new(&args.mesh_provider));
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -200,6 +222,33 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         min_interval: args.min_interval,
         namespace: args.namespace.clone(),
     };
+    let mut candidate = None;
+    if args.leader_election {
+        let election = serin::leader::Election {
+            namespace: args
+                .leader_election_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "default".into()),
+            lease_name: args.leader_election_lease_name.clone(),
+            identity: serin::leader::identity(),
+            duration: args.leader_election_duration,
+        };
+        let mut c = election.join(client.clone()).await?;
+        tracing::info!(lease = %election.lease_name, namespace = %election.namespace, identity = %election.identity, "waiting for leadership");
+        // A standby is healthy and ready; it just does not act.
+        ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::select! {
+            leading = c.leading() => if !leading { anyhow::bail!("leader election stopped") },
+            _ = &mut shutdown => { c.release().await; return Ok(()); }
+        }
+        tracing::info!(identity = %election.identity, "leading");
+        ready.store(false, std::sync::atomic::Ordering::SeqCst);
+        candidate = Some(c);
+    }
+    let lost = candidate
+        .as_ref()
+        .map(|c| serin::leader::Candidate::lost(c.is_leader.clone()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(serin::controller::run(
         client,
@@ -211,15 +260,31 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
     ));
     tokio::pin!(controller);
+    let lost = async move {
+        match lost {
+            Some(l) => l.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(lost);
+    let mut lost_leadership = false;
     tokio::select! {
         _ = &mut controller => {}
-        _ = &mut shutdown => {
-            tracing::info!("shutting down");
-            let _ = stop_tx.send(());
-            // In-flight reconciles get a moment to finish; an unreachable API server
-            // must not hold the process hostage.
-            let _ = tokio::time::timeout(Duration::from_secs(5), &mut controller).await;
+        _ = &mut shutdown => tracing::info!("shutting down"),
+        _ = &mut lost => {
+            tracing::error!("lost the leader Lease: stopping");
+            lost_leadership = true;
         }
+    }
+    let _ = stop_tx.send(());
+    // In-flight reconciles get a moment to finish; an unreachable API server must not
+    // hold the process hostage.
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut controller).await;
+    if let Some(c) = candidate {
+        c.release().await;
+    }
+    if lost_leadership {
+        anyhow::bail!("lost the leader Lease");
     }
     Ok(())
 }

@@ -59,11 +59,14 @@ pub struct Telemetry {
     status: Family<CanaryLabels, Gauge>,
     weight: Family<WorkloadLabels, Gauge>,
     analysis: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    duration: Family<CanaryLabels, Histogram>,
     successes: Family<ResultLabels, Counter>,
     failures: Family<ResultLabels, Counter>,
     reconciles: Counter,
     errors: Family<CategoryLabels, Counter>,
     reconcile_seconds: Histogram,
+    /// Kubernetes API calls by verb and resource (fed by the client's counting layer).
+    pub api_calls: crate::api_calls::ApiCounter,
 }
 
 fn labels(c: &Canary) -> CanaryLabels {
@@ -87,11 +90,15 @@ impl Telemetry {
             status: Family::default(),
             weight: Family::default(),
             analysis: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(5.0, 2.0, 12))
+            }),
             successes: Family::default(),
             failures: Family::default(),
             reconciles: Counter::default(),
             errors: Family::default(),
             reconcile_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            api_calls: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -109,6 +116,11 @@ impl Telemetry {
             "Last value of each metric check",
             t.analysis.clone(),
         );
+        registry.register(
+            "canary_duration_seconds",
+            "Duration of whole rollouts, from the new revision to promotion or rollback",
+            t.duration.clone(),
+        );
         registry.register("canary_successes", "Promoted rollouts", t.successes.clone());
         registry.register(
             "canary_failures",
@@ -116,6 +128,11 @@ impl Telemetry {
             t.failures.clone(),
         );
         registry.register("reconcile", "Reconciles run", t.reconciles.clone());
+        registry.register(
+            "kube_api_requests",
+            "Kubernetes API requests by verb and resource",
+            t.api_calls.clone(),
+        );
         registry.register(
             "reconcile_errors",
             "Reconciles that failed, by category",
@@ -187,6 +204,13 @@ impl Telemetry {
                 }
                 .into(),
             };
+            if let (Some(start), Some(end)) = (status.run_started_at, status.last_transition_time)
+                && let Ok(took) = (end - start).to_std()
+            {
+                self.duration
+                    .get_or_create(&labels(c))
+                    .observe(took.as_secs_f64());
+            }
             if phase == Phase::Succeeded {
                 self.successes.get_or_create(&result).inc();
             } else {

@@ -461,3 +461,95 @@ async fn s11_bad_input_is_refused_with_the_field_named() {
         );
     }
 }
+
+/// The weights in serin's `serin_canary_weight{workload="podinfo"}` gauge, read from its
+/// /metrics endpoint as Prometheus would scrape it.
+async fn scraped_weight(port: u16) -> Option<i64> {
+    let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    body.lines()
+        .find(|l| l.starts_with("serin_canary_weight{") && l.contains("workload=\"podinfo\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as i64)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s12_metrics_follow_the_steps() {
+    let s = initialized("metrics", ANALYSIS, "").await;
+    s.apply(&podinfo("6.0.1", &[]));
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while s.status("podinfo").await.phase != Some(Phase::Succeeded) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no promotion; weights scraped: {seen:?}"
+        );
+        if let Some(w) = scraped_weight(s.metrics_port).await {
+            seen.insert(w);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for w in [20, 40, 60] {
+        assert!(seen.contains(&w), "weight {w} never scraped: {seen:?}");
+    }
+    let body = reqwest::get(format!("http://127.0.0.1:{}/metrics", s.metrics_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("serin_canary_successes_total{"), "{body}");
+    assert!(body.contains("serin_reconcile_total"), "{body}");
+    assert!(
+        body.contains("serin_canary_duration_seconds_count{"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"serin_kube_api_requests_total{verb="patch",resource="virtualservices"}"#),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s13_leader_failover_mid_rollout() {
+    let mut s = Scenario::without_serin("leader");
+    let ha = [
+        "--leader-election",
+        "--leader-election-namespace",
+        &s.ns.clone(),
+        "--leader-election-duration",
+        "3s",
+    ];
+    let (_, _) = s.start_replica(&ha);
+    let (_, _) = s.start_replica(&ha);
+    s.apply(&podinfo("6.0.0", &[]));
+    let slow = ANALYSIS
+        .replace("interval: 3s", "interval: 4s")
+        .replace("maxWeight: 60", "maxWeight: 80");
+    s.apply(&canary("", &slow));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    s.wait_status("podinfo", 60, "weight 40", |st| st.canary_weight >= 40)
+        .await;
+    let holder = s.jsonpath("lease/serin", "{.spec.holderIdentity}");
+    let pid: u32 = holder
+        .rsplit('-')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pid in the holder identity");
+    let leader = s.index_of(pid).expect("the leader is one of ours");
+    s.kill(leader);
+    s.wait_phase("podinfo", Phase::Succeeded, 120).await;
+    let new_holder = s.jsonpath("lease/serin", "{.spec.holderIdentity}");
+    assert_ne!(new_holder, holder, "the other replica took over");
+    let events = s.events("podinfo");
+    for w in [20, 40, 60, 80] {
+        let n = events.matches(&format!("canary weight {w}\n")).count();
+        assert_eq!(n, 1, "weight {w} advanced {n} times:\n{events}");
+    }
+}

@@ -104,6 +104,9 @@ pub struct CanaryStatus {
     /// The next step is due one interval later; a wait fails one progress deadline later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_started_at: Option<DateTime<Utc>>,
+    /// When the current (or last) rollout of a new revision began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_started_at: Option<DateTime<Utc>>,
     /// When the current wait (canary ready, primary rollout) began; cleared when it ends.
     /// The wait fails `progressDeadlineSeconds` after this.
     #[serde(default, skip_serializing_if = "Option::is_none")]

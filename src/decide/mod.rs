@@ -340,6 +340,7 @@ impl<'a> Step<'a> {
         self.status.iterations = 0;
         self.status.last_applied_spec = Some(target.revision.clone());
         self.status.step_started_at = Some(self.now);
+        self.status.run_started_at = Some(self.now);
         self.status.waiting_since = None;
         self.status.last_failed_check = None;
         self.status.metrics.clear();

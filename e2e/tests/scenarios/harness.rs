@@ -98,7 +98,8 @@ fn install_crds() {
 /// One scenario: its namespace, its serin process.
 pub struct Scenario {
     pub ns: String,
-    serin: Option<Child>,
+    /// serin processes: the first is started by `new`, others by `start_replica`.
+    serins: Vec<Option<Child>>,
     pub metrics_port: u16,
     log: PathBuf,
 }
@@ -112,34 +113,50 @@ fn free_port() -> u16 {
 
 impl Scenario {
     pub fn new(name: &str) -> Scenario {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        install_crds();
-        let ns = format!("{name}-{:04x}", rand_suffix());
-        kubectl(
-            &["apply", "-f", "-"],
-            Some(&format!(
-                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
-            )),
-        );
-        let log = std::env::temp_dir().join(format!("serin-{ns}.log"));
-        let mut s = Scenario {
-            ns,
-            serin: None,
-            metrics_port: free_port(),
-            log,
-        };
+        let mut s = Scenario::without_serin(name);
         s.start_serin();
         s
     }
 
-    /// Starts (or restarts) serin, scoped to this namespace.
+    /// A scenario whose serin processes the test starts itself.
+    pub fn without_serin(name: &str) -> Scenario {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crds();
+        let ns = format!("{name}-{:04x}", rand_suffix());
+        kubectl(&["create", "namespace", &ns], None);
+        let log = std::env::temp_dir().join(format!("serin-{ns}.log"));
+        Scenario {
+            ns,
+            serins: Vec::new(),
+            metrics_port: free_port(),
+            log,
+        }
+    }
+
+    /// Starts (or restarts) the first serin process, scoped to this namespace.
     pub fn start_serin(&mut self) {
+        let child = self.spawn_serin(self.metrics_port, &[]);
+        match self.serins.first_mut() {
+            Some(slot) => *slot = Some(child),
+            None => self.serins.push(Some(child)),
+        }
+    }
+
+    /// Starts one more serin process with extra flags; returns its index and pid.
+    pub fn start_replica(&mut self, extra: &[&str]) -> (usize, u32) {
+        let child = self.spawn_serin(free_port(), extra);
+        let pid = child.id();
+        self.serins.push(Some(child));
+        (self.serins.len() - 1, pid)
+    }
+
+    fn spawn_serin(&self, port: u16, extra: &[&str]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(serin_bin())
+        Command::new(serin_bin())
             .args([
                 "run",
                 "--log-format",
@@ -153,20 +170,32 @@ impl Scenario {
             .arg(&sandbox().kubeconfig)
             .args(["--metrics-server", &sandbox().prometheus_url])
             .args(["--namespace", &self.ns])
-            .args(["--listen", &format!("127.0.0.1:{}", self.metrics_port)])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start serin");
-        self.serin = Some(child);
+            .expect("start serin")
     }
 
-    /// Kills serin with SIGKILL, as a node failure would.
+    /// Kills the first serin with SIGKILL, as a node failure would.
     pub fn kill_serin(&mut self) {
-        if let Some(mut child) = self.serin.take() {
+        self.kill(0);
+    }
+
+    /// Kills serin process `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.serins.get_mut(i).and_then(Option::take) {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The index of the serin process with this pid.
+    pub fn index_of(&self, pid: u32) -> Option<usize> {
+        self.serins
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.id() == pid))
     }
 
     pub fn apply(&self, yaml: &str) -> String {
@@ -262,7 +291,9 @@ impl Scenario {
 
 impl Drop for Scenario {
     fn drop(&mut self) {
-        self.kill_serin();
+        for i in 0..self.serins.len() {
+            self.kill(i);
+        }
         if !std::thread::panicking() {
             let _ = kubectl_result(&["delete", "namespace", &self.ns, "--wait=false"], None);
         }
