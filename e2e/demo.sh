@@ -67,7 +67,7 @@ spec:
   progressDeadlineSeconds: 60
   service: {port: 9898}
   analysis:
-    interval: 3s
+    interval: 5s
     threshold: 3
     maxWeight: 50
     stepWeight: 10

@@ -20,5 +20,7 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo build"
 cargo build --workspace --all-targets
+echo "==> static (musl) build of the image's binary"
+bash e2e/static-build.sh
 echo "==> cargo test"
 cargo test --workspace --no-fail-fast -- --test-threads "${SERIN_TEST_THREADS:-6}"

@@ -206,6 +206,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
     let telemetry = Arc::new(serin::telemetry::Telemetry::new(&args.mesh_provider));
     let client = client(&args, telemetry.api_calls.clone()).await?;
+    tracing::info!(url = %client.default_namespace(), "connecting to the Kubernetes API server");
     tokio::select! {
         r = preflight(&client) => r?,
         _ = &mut shutdown => return Ok(()),
