@@ -613,3 +613,110 @@ async fn controller_reconciles_with_server_side_apply() {
     assert_eq!(cm.data.unwrap()["size"], "1");
     handle.abort();
 }
+
+#[tokio::test]
+async fn no_op_writes_dangling_owners_and_field_labels() {
+    let (_server, client) = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "a"}, "data": {"k": "w"}})).unwrap();
+    let created = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let same = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "w"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        same.metadata.resource_version,
+        created.metadata.resource_version
+    );
+
+    let orphan: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "orphan", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "00000000-0000-0000-0000-000000000000"}]}}))
+    .unwrap();
+    cms.create(&PostParams::default(), &orphan).await.unwrap();
+    assert!(
+        cms.get_opt("orphan").await.unwrap().is_none(),
+        "an object with no live owner is collected"
+    );
+
+    let err = cms
+        .list(&ListParams::default().fields("data.k=w"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 400),
+        "{err:?}"
+    );
+    let by_name = cms
+        .list(&ListParams::default().fields("metadata.name=a"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.items.len(), 1);
+}
+
+#[tokio::test]
+async fn bookmarks_dropped_watches_and_shutdown() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = ApiServer::start(ApiServerConfig::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/namespaces/default/configmaps", server.url());
+    let list: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let watch =
+        format!("{url}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=2");
+    let text = http.get(&watch).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("\"BOOKMARK\"")),
+        "bookmarks while idle: {text}"
+    );
+
+    let endless = http.get(format!("{url}?watch=true")).send().await.unwrap();
+    server.faults().drop_watches();
+    let ended = tokio::time::timeout(Duration::from_secs(5), endless.text()).await;
+    assert!(ended.is_ok(), "a dropped watch ends its response");
+
+    let _open = http.get(format!("{url}?watch=true")).send().await.unwrap();
+    let started = std::time::Instant::now();
+    server.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown does not wait on open watches"
+    );
+}
+
+#[tokio::test]
+async fn streaming_list_watcher_and_metadata_watcher() {
+    use kube::core::PartialObjectMeta;
+    let (_server, client) = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "s1"}})).unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let mut stream = watcher(cms.clone(), watcher::Config::default().streaming_lists())
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("s1"));
+
+    let metas_api: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client.clone(), "default");
+    let mut metas = watcher(metas_api, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let meta: PartialObjectMeta<ConfigMap> =
+        tokio::time::timeout(Duration::from_secs(5), metas.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    assert_eq!(meta.metadata.name.as_deref(), Some("s1"));
+}

@@ -346,19 +346,20 @@ fn bump_generation(def: &ResourceDef, old: &Value, obj: &mut Value) {
     if !def.generation {
         return;
     }
-    let strip = |v: &Value| -> Value {
-        let mut v = v.clone();
-        if let Some(m) = v.as_object_mut() {
-            for key in ["metadata", "apiVersion", "kind"] {
-                m.remove(key);
-            }
-            if def.status {
-                m.remove("status");
-            }
-        }
-        v
+    let counted = |key: &str| {
+        !(matches!(key, "metadata" | "apiVersion" | "kind") || (def.status && key == "status"))
     };
-    if strip(old) != strip(obj) {
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        old.as_object().unwrap_or(&empty),
+        obj.as_object().unwrap_or(&empty),
+    );
+    let changed = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| counted(k))
+        .any(|k| a.get(k) != b.get(k));
+    if changed {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(0);
         obj["metadata"]["generation"] = json!(generation + 1);
     }

@@ -167,7 +167,10 @@ fn to_def(s: Spec) -> ResourceDef {
             name: s.version.to_string(),
             schema: None,
             columns: builtin_columns(s.kind),
-            selectable: selectable_fields(s.kind).iter().map(|f| f.to_string()).collect(),
+            selectable: selectable_fields(s.kind)
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
         }],
         storage_version: s.version.to_string(),
         plural: s.plural.to_string(),

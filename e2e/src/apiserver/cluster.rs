@@ -64,6 +64,30 @@ pub fn to_stored(def: &ResourceDef, served: Value) -> Value {
     }
 }
 
+/// Equal but for resourceVersion and the times of managedFields entries.
+fn same_content(new: &Value, current: &Value) -> bool {
+    let (Some(a), Some(b)) = (new.as_object(), current.as_object()) else {
+        return new == current;
+    };
+    let strip = |meta: &Value| {
+        let mut meta = meta.clone();
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        for entry in meta["managedFields"].as_array_mut().into_iter().flatten() {
+            if let Some(e) = entry.as_object_mut() {
+                e.remove("time");
+            }
+        }
+        meta
+    };
+    let keys_equal = a.len() == b.len() && a.keys().all(|k| b.contains_key(k));
+    keys_equal
+        && a.iter()
+            .all(|(k, v)| k == "metadata" || b.get(k) == Some(v))
+        && strip(&new["metadata"]) == strip(&current["metadata"])
+}
+
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -152,6 +176,10 @@ impl Cluster {
             return Err(Commit::Stale);
         }
         let stored = to_stored(def, served);
+        // A write that changes nothing stores nothing (no new resourceVersion, no event).
+        if same_content(&stored, &current) {
+            return Ok(current);
+        }
         if dry_run {
             return Ok(Arc::new(Obj::new(stored)));
         }
@@ -175,10 +203,22 @@ impl Cluster {
             && empty(&obj["spec"]["finalizers"])
     }
 
-    /// Follow-ups of a stored change: CRDs (re)register their kinds.
+    /// Follow-ups of a stored change: CRDs (re)register their kinds; an object whose
+    /// owners are all gone is garbage (the collector would delete it within seconds).
     fn after_write(&mut self, def: &ResourceDef, stored: &Value) {
-        if def.storage == "apiextensions.k8s.io/customresourcedefinitions" {
+        if def.storage == crd::CRD_STORAGE {
             crd::register(&mut self.registry, stored);
+        }
+        let owners = stored["metadata"]["ownerReferences"].as_array();
+        let dangling = owners.is_some_and(|refs| {
+            !refs.is_empty()
+                && refs.iter().all(|r| {
+                    let uid = r["uid"].as_str().unwrap_or_default();
+                    self.store.get_by_uid(uid).is_none()
+                })
+        });
+        if dangling {
+            self.delete_dependent(&def.storage, &key_of(stored));
         }
     }
 

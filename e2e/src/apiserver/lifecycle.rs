@@ -117,10 +117,10 @@ impl Cluster {
     fn mark_deleting(
         &mut self,
         def: &ResourceDef,
-        current: &Value,
+        current: &Arc<Obj>,
         finalizer: Option<&str>,
     ) -> Arc<Obj> {
-        let mut obj = current.clone();
+        let mut obj = current.to_value();
         if !is_deleting(&obj) {
             obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
             obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
@@ -135,6 +135,10 @@ impl Cluster {
             let mut list = finalizers(&obj);
             list.push(f.to_string());
             obj["metadata"]["finalizers"] = json!(list);
+        }
+        // A repeated delete of an object already waiting changes nothing.
+        if obj == ***current {
+            return current.clone();
         }
         let stored = self.put_or_remove(def, obj);
         if def.storage == crd::CRD_STORAGE
@@ -207,7 +211,7 @@ impl Cluster {
         }
     }
 
-    fn delete_dependent(&mut self, storage: &str, key: &ObjKey) {
+    pub(super) fn delete_dependent(&mut self, storage: &str, key: &ObjKey) {
         let Some(def) = self.def_for_storage(storage) else {
             return;
         };
@@ -270,18 +274,20 @@ impl Cluster {
         let _ = key;
     }
 
-    fn delete_namespace(&mut self, def: &ResourceDef, current: &Value) -> Arc<Obj> {
+    fn delete_namespace(&mut self, def: &ResourceDef, current: &Arc<Obj>) -> Arc<Obj> {
         let name = current["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let mut ns = current.clone();
-        if !is_deleting(&ns) {
+        let marked = if is_deleting(current) {
+            current.clone()
+        } else {
+            let mut ns = current.to_value();
             ns["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
             ns["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             ns["status"]["phase"] = json!("Terminating");
-        }
-        let marked = self.store.put(NAMESPACES, ns);
+            self.store.put(NAMESPACES, ns)
+        };
         for (storage, key) in self.store.keys_in_namespace(&name) {
             self.delete_dependent(&storage, &key);
         }

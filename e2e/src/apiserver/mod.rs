@@ -24,7 +24,8 @@
 //!   name subresources as `deployments/status`, `deployments/scale`.
 //!
 //! Answers are always JSON. The protobuf bodies kubectl's typed clients send (`kubectl
-//! create namespace|configmap|secret|deployment|service`) are decoded for those kinds.
+//! create namespace|configmap|secret|deployment|service|quota|serviceaccount`, `kubectl
+//! autoscale`) are decoded.
 //!
 //! Knowingly not implemented: authentication and authorization (no RBAC), admission
 //! webhooks, protobuf for other kinds and CBOR, aggregated discovery, OpenAPI v2 (kubectl
@@ -53,6 +54,7 @@ pub mod jsonpath;
 mod lifecycle;
 mod openapi;
 pub mod patch;
+mod patching;
 mod protobuf;
 mod read;
 mod registry;

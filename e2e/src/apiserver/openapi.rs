@@ -5,7 +5,11 @@
 //!
 //! PATCH operations do not offer strategic merge patch, so `kubectl apply` computes its
 //! patches from its compiled-in types (built-ins) or as JSON merge patches (custom resources).
+//! OpenAPI v2 is an empty document.
 
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::registry::{Registry, ResourceDef};
@@ -16,6 +20,26 @@ fn gv_path(group: &str, version: &str) -> String {
     } else {
         format!("apis/{group}/{version}")
     }
+}
+
+/// An OpenAPI v2 document without definitions. kubectl fetches it (as protobuf) for the
+/// kinds the v3 documents do not list yet, e.g. a custom resource applied in the same file
+/// as its CRD, and skips client-side validation of kinds it does not find, as against a
+/// real server. An empty body is a valid, empty protobuf `Document`.
+pub fn v2(headers: &HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if accept.contains("protobuf") {
+        let mut resp = Response::new(Body::empty());
+        let media = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+        return resp;
+    }
+    let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {}, "definitions": {}});
+    super::response::ok(&doc)
 }
 
 pub fn root(registry: &Registry) -> Value {

@@ -1,6 +1,7 @@
 //! Decoding of the protobuf request bodies kubectl's typed clients send (`kubectl create
-//! namespace|configmap|secret|deployment|service`), into the JSON the rest of the server
-//! handles. Only the fields those generators write are known; other fields are skipped.
+//! namespace|configmap|secret|deployment|service|quota|serviceaccount`, `kubectl
+//! autoscale`; kubectl does not retry with JSON after a 415), into the JSON the rest of
+//! the server handles. Only the fields those commands write are known; others are skipped.
 //! Zero values are dropped, as the Go structs' JSON encoding would omit them.
 
 use serde_json::{Map, Value, json};
@@ -20,6 +21,8 @@ enum T {
     MapStr,
     MapBytes,
     MapQuantity,
+    /// A `resource.Quantity` message (its field 1), a string in JSON.
+    Quantity,
     Time,
     IntOrString,
 }
@@ -145,6 +148,49 @@ const SERVICE: &[F] = &[
     (1, "metadata", T::Msg(META), false),
     (2, "spec", T::Msg(SERVICE_SPEC), false),
 ];
+const CROSS_REF: &[F] = &[
+    (1, "kind", T::Str, false),
+    (2, "name", T::Str, false),
+    (3, "apiVersion", T::Str, false),
+];
+const METRIC_TARGET: &[F] = &[
+    (1, "type", T::Str, false),
+    (2, "value", T::Quantity, false),
+    (3, "averageValue", T::Quantity, false),
+    (4, "averageUtilization", T::Int, false),
+];
+const RESOURCE_METRIC: &[F] = &[
+    (1, "name", T::Str, false),
+    (2, "target", T::Msg(METRIC_TARGET), false),
+];
+const METRIC_SPEC: &[F] = &[
+    (1, "type", T::Str, false),
+    (4, "resource", T::Msg(RESOURCE_METRIC), false),
+];
+const HPA_SPEC: &[F] = &[
+    (1, "scaleTargetRef", T::Msg(CROSS_REF), false),
+    (2, "minReplicas", T::IntKeep, false),
+    (3, "maxReplicas", T::Int, false),
+    (4, "metrics", T::Msg(METRIC_SPEC), true),
+];
+const HPA: &[F] = &[
+    (1, "metadata", T::Msg(META), false),
+    (2, "spec", T::Msg(HPA_SPEC), false),
+];
+const QUOTA_SPEC: &[F] = &[
+    (1, "hard", T::MapQuantity, false),
+    (2, "scopes", T::Str, true),
+];
+const RESOURCE_QUOTA: &[F] = &[
+    (1, "metadata", T::Msg(META), false),
+    (2, "spec", T::Msg(QUOTA_SPEC), false),
+];
+const LOCAL_REF: &[F] = &[(1, "name", T::Str, false)];
+const SERVICE_ACCOUNT: &[F] = &[
+    (1, "metadata", T::Msg(META), false),
+    (3, "imagePullSecrets", T::Msg(LOCAL_REF), true),
+    (4, "automountServiceAccountToken", T::Bool, false),
+];
 
 /// A field's value: Ok(varint) or Err(length-delimited bytes).
 type Wire<'a> = Result<u64, &'a [u8]>;
@@ -255,6 +301,9 @@ fn scalar(t: T, v: Wire<'_>) -> ApiResult<Option<Value>> {
         (T::Msg(fields), Err(b)) => {
             Some(message(fields, b)?).filter(|m| m.as_object().is_some_and(|m| !m.is_empty()))
         }
+        (T::Quantity, Err(b)) => message(&[(1, "string", T::Str, false)], b)?
+            .get("string")
+            .cloned(),
         (T::Time, Err(b)) => {
             let mut r = Reader { buf: b, pos: 0 };
             let mut seconds = 0i64;
@@ -354,6 +403,9 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         ("v1", "ConfigMap") => CONFIGMAP,
         ("v1", "Secret") => SECRET,
         ("v1", "Service") => SERVICE,
+        ("v1", "ResourceQuota") => RESOURCE_QUOTA,
+        ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => HPA,
         ("apps/v1", "Deployment") => DEPLOYMENT,
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
@@ -383,6 +435,31 @@ mod tests {
         assert_eq!(
             decode(body).unwrap(),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "foo"}})
+        );
+    }
+
+    #[test]
+    fn decodes_kubectl_create_deployment() {
+        // Captured from `kubectl create deployment cap2 --image=nginx:1.2 --port=8080 --replicas=2 -v=9`.
+        const HEX: &str = "6b3873000a150a07617070732f7631120a4465706c6f796d656e7412c1010a210a046361703212001a0022002a003200380042005a0b0a03617070120463617032128d010802120d0a0b0a036170701204636170321a720a1d0a0012001a0022002a003200380042005a0b0a03617070120463617032125112330a056e67696e7812096e67696e783a312e322a00320b0a00100018903f22002a0042006a007200800100880100900100a201001a00320042004a0052005800600068008201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200";
+        let body: Vec<u8> = (0..HEX.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&HEX[i..i + 2], 16).unwrap())
+            .collect();
+        let dep = decode(&body).unwrap();
+        assert_eq!(
+            dep["metadata"],
+            json!({"name": "cap2", "labels": {"app": "cap2"}})
+        );
+        assert_eq!(dep["spec"]["replicas"], 2);
+        assert_eq!(
+            dep["spec"]["selector"],
+            json!({"matchLabels": {"app": "cap2"}})
+        );
+        let container = &dep["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            *container,
+            json!({"name": "nginx", "image": "nginx:1.2", "ports": [{"containerPort": 8080}]})
         );
     }
 }

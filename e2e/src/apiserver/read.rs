@@ -65,15 +65,22 @@ impl Filter {
     pub fn from_request(target: &Target, req: &Req) -> ApiResult<Self> {
         let events = target.def.storage == "events.k8s.io/events";
         let fields = FieldSelector::parse(req.param("fieldSelector").unwrap_or_default())?;
-        let selectable = target.def.version(&target.version).map(|v| v.selectable.as_slice()).unwrap_or_default();
+        let selectable = target
+            .def
+            .version(&target.version)
+            .map(|v| v.selectable.as_slice())
+            .unwrap_or_default();
         let supported = |label: &str| {
             if events {
                 return field_value(&json!({}), label).is_some();
             }
-            matches!(label, "metadata.name" | "metadata.namespace") || selectable.iter().any(|s| s == label)
+            matches!(label, "metadata.name" | "metadata.namespace")
+                || selectable.iter().any(|s| s == label)
         };
         if let Some(bad) = fields.labels().find(|l| !supported(l)) {
-            return Err(ApiError::bad_request(format!("field label not supported: {bad}")));
+            return Err(ApiError::bad_request(format!(
+                "field label not supported: {bad}"
+            )));
         }
         Ok(Self {
             namespace: target.namespace.clone(),

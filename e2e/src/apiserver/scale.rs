@@ -40,13 +40,22 @@ pub fn scale_of(def: &ResourceDef, parent: &Value) -> Value {
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
+    let mut metadata = serde_json::Map::new();
+    for key in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
+        if let Some(v) = meta.get(key).filter(|v| !v.is_null()) {
+            metadata.insert(key.to_string(), v.clone());
+        }
+    }
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
-            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
-        },
+        "metadata": metadata,
         "spec": {"replicas": spec_replicas},
         "status": status,
     })

@@ -211,12 +211,6 @@ impl FieldSelector {
 
 /// The string value of a field path as field selectors compare it ("" when absent).
 fn field_value(obj: &Value, path: &str) -> String {
-    // core/v1 Events select `source` on the reporting component.
-    let path = if path == "source" && obj["kind"] == "Event" {
-        "source.component"
-    } else {
-        path
-    };
     let mut cur = obj;
     for part in path.split('.') {
         cur = &cur[part];
@@ -263,8 +257,10 @@ mod tests {
     #[test]
     fn field_selectors() {
         let o = obj();
-        let sel = FieldSelector::parse("involvedObject.kind=Canary,metadata.name==a,source=serin")
-            .unwrap();
+        let sel = FieldSelector::parse(
+            "involvedObject.kind=Canary,metadata.name==a,source.component=serin",
+        )
+        .unwrap();
         assert!(sel.matches(&o));
         assert!(
             !FieldSelector::parse("metadata.namespace!=n")

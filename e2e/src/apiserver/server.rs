@@ -93,6 +93,7 @@ pub async fn handle(
         ["healthz" | "readyz" | "livez", ..] => (StatusCode::OK, "ok").into_response(),
         ["sandbox", "faults"] => faults_endpoint(&srv, &req),
         ["sandbox", "counters"] => counters_endpoint(&srv, &req),
+        ["openapi", "v2"] => openapi::v2(&req.headers),
         ["openapi", "v3"] => ok(&openapi::root(&srv.lock().registry)),
         ["openapi", "v3", rest @ ..] => {
             match openapi::document(&srv.lock().registry, &rest.join("/")) {

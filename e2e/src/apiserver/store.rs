@@ -186,14 +186,18 @@ impl Store {
         let Some(coll) = self.collections.get(storage) else {
             return Vec::new();
         };
-        let iter: Box<dyn Iterator<Item = (&ObjKey, &Arc<Obj>)>> = match after {
-            Some(after) => Box::new(coll.objects.range::<ObjKey, _>((
-                std::ops::Bound::Excluded(after.clone()),
-                std::ops::Bound::Unbounded,
-            ))),
-            None => Box::new(coll.objects.iter()),
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        // Keys sort by namespace first: one namespace is one contiguous range.
+        let ns_start = namespace.map(|ns| (ns.to_string(), String::new()));
+        let lower = match (after, &ns_start) {
+            (Some(after), Some(start)) if after < start => Included(start.clone()),
+            (Some(after), _) => Excluded(after.clone()),
+            (None, Some(start)) => Included(start.clone()),
+            (None, None) => Unbounded,
         };
-        iter.filter(|(k, _)| namespace.is_none_or(|ns| k.0 == ns))
+        coll.objects
+            .range::<ObjKey, _>((lower, Unbounded))
+            .take_while(|(k, _)| namespace.is_none_or(|ns| k.0 == ns))
             .map(|(_, v)| v.clone())
             .collect()
     }
@@ -357,5 +361,54 @@ impl Store {
         let coll = self.collection(storage);
         let objects = coll.objects.values().cloned().collect();
         (objects, coll.tx.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(objects: &[(&str, &str)]) -> Store {
+        let mut store = Store::new(2, Arc::new(AtomicU64::new(0)));
+        for (ns, name) in objects {
+            store.put(
+                "c",
+                json!({"metadata": {"namespace": ns, "name": name, "uid": format!("{ns}-{name}")}}),
+            );
+        }
+        store
+    }
+
+    fn names(objs: &[Arc<Obj>]) -> Vec<String> {
+        objs.iter().map(|o| key_of(o).1).collect()
+    }
+
+    #[test]
+    fn lists_one_namespace_and_continues_after_a_key() {
+        let store = store_with(&[("a", "1"), ("b", "2"), ("b", "3"), ("c", "4")]);
+        assert_eq!(names(&store.list("c", Some("b"), None)), ["2", "3"]);
+        let after = ("b".to_string(), "2".to_string());
+        assert_eq!(names(&store.list("c", Some("b"), Some(&after))), ["3"]);
+        let before = ("a".to_string(), "1".to_string());
+        assert_eq!(
+            names(&store.list("c", Some("b"), Some(&before))),
+            ["2", "3"]
+        );
+        assert_eq!(names(&store.list("c", None, Some(&after))), ["3", "4"]);
+    }
+
+    #[test]
+    fn history_is_bounded_and_indexes_follow_removals() {
+        let mut store = store_with(&[("a", "1"), ("a", "2"), ("a", "3")]);
+        assert!(
+            store.watch_from("c", 1).is_err(),
+            "evicted changes answer too old"
+        );
+        let (backlog, _) = store.watch_from("c", 3).expect("recent enough");
+        assert_eq!(backlog.len(), 1);
+        assert!(store.get_by_uid("a-1").is_some());
+        store.remove("c", &("a".to_string(), "1".to_string()));
+        assert!(store.get_by_uid("a-1").is_none());
+        assert_eq!(store.count("c"), 2);
     }
 }

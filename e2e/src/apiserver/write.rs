@@ -1,5 +1,6 @@
-//! POST, PUT and PATCH: read a snapshot, compute the new object outside the lock
-//! (patching, admission), commit if the snapshot is still current, else recompute.
+//! POST and PUT, and the update loop PATCH shares: read a snapshot, compute the new object
+//! outside the lock (patching, admission), commit if the snapshot is still current, else
+//! recompute.
 
 use std::sync::Arc;
 
@@ -10,7 +11,6 @@ use serde_json::Value;
 use super::admit::{FieldValidation, WriteCtx, admit};
 use super::cluster::{Commit, now_rfc3339, to_served};
 use super::error::{ApiError, ApiResult};
-use super::patch::{self, ApplyOptions, PatchError};
 use super::read::key;
 use super::registry::ResourceDef;
 use super::response::{
@@ -21,30 +21,10 @@ use super::server::{Req, Server, Target};
 use super::store::{Obj, rv_of};
 
 pub use super::delete::{delete, delete_collection};
+pub use super::patching::patch;
 
 /// Attempts of a write whose snapshot keeps going stale under concurrent writers.
 const RETRIES: usize = 16;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchKind {
-    Merge,
-    Json,
-    Strategic,
-    Apply,
-}
-
-impl PatchKind {
-    fn from_content_type(ct: &str) -> Option<Self> {
-        let media = ct.split(';').next().unwrap_or_default().trim();
-        match media {
-            "application/merge-patch+json" => Some(Self::Merge),
-            "application/json-patch+json" => Some(Self::Json),
-            "application/strategic-merge-patch+json" => Some(Self::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Some(Self::Apply),
-            _ => None,
-        }
-    }
-}
 
 /// The default field manager: the User-Agent up to its first `/`, as a real server does.
 fn manager(req: &Req, apply: bool) -> ApiResult<String> {
@@ -71,7 +51,7 @@ fn manager(req: &Req, apply: bool) -> ApiResult<String> {
     Ok(ua.split('/').next().unwrap_or_default().to_string())
 }
 
-fn ctx(target: &Target, req: &Req, apply: bool) -> ApiResult<WriteCtx> {
+pub(super) fn ctx(target: &Target, req: &Req, apply: bool) -> ApiResult<WriteCtx> {
     let default = if apply {
         FieldValidation::Strict
     } else {
@@ -157,13 +137,13 @@ pub fn identity(def: &ResourceDef, target: &Target, obj: &mut Value) -> ApiResul
 }
 
 /// What a write answers with: a built value, or the stored object as it is.
-enum Reply {
+pub(super) enum Reply {
     Json(Value),
     Stored(Arc<Obj>),
 }
 
 /// The status code, body and warnings of a successful write.
-type Written = (StatusCode, Reply, Vec<String>);
+pub(super) type Written = (StatusCode, Reply, Vec<String>);
 
 /// The answer for a committed object: its served form (the Scale view for `/scale`),
 /// or its cached encoding when it is served as stored.
@@ -176,7 +156,7 @@ fn reply(target: &Target, stored: Arc<Obj>) -> Reply {
     }
 }
 
-fn respond(result: ApiResult<Written>) -> Response {
+pub(super) fn respond(result: ApiResult<Written>) -> Response {
     match result {
         Ok((code, Reply::Json(body), warnings)) => json_response(code, &body, &warnings),
         Ok((code, Reply::Stored(obj), warnings)) => {
@@ -222,7 +202,7 @@ fn update_inner(srv: &Server, target: &Target, req: &Req) -> ApiResult<Written> 
     let ctx = ctx(target, req, false)?;
     let body = parse_body(req.header(header::CONTENT_TYPE), &req.body)?;
     let explicit_rv = rv_of(&body);
-    write_loop(srv, target, &ctx, explicit_rv, |_current| {
+    write_loop(srv, target, &ctx, explicit_rv, false, |_current| {
         let mut obj = body.clone();
         if ctx.subresource.as_deref() != Some("scale") {
             identity(def, target, &mut obj)?;
@@ -231,210 +211,28 @@ fn update_inner(srv: &Server, target: &Target, req: &Req) -> ApiResult<Written> 
     })
 }
 
-/// Parses a patch body and checks its type is allowed for this resource.
-fn patch_body(def: &ResourceDef, req: &Req) -> ApiResult<(PatchKind, Value)> {
-    let ct = req.header(header::CONTENT_TYPE);
-    let kind =
-        PatchKind::from_content_type(ct).ok_or_else(|| ApiError::unsupported_media_type(ct))?;
-    if kind == PatchKind::Strategic && !def.builtin {
-        return Err(ApiError::unsupported_media_type(ct));
-    }
-    let body = parse_body(
-        if kind == PatchKind::Apply {
-            "yaml"
-        } else {
-            "json"
-        },
-        &req.body,
-    )?;
-    Ok((kind, body))
-}
-
-pub fn patch(srv: &Server, target: &Target, req: &Req) -> Response {
-    respond(patch_inner(srv, target, req))
-}
-
-fn patch_inner(srv: &Server, target: &Target, req: &Req) -> ApiResult<Written> {
-    let def = &target.def;
-    let (kind, body) = patch_body(def, req)?;
-    let apply = kind == PatchKind::Apply;
-    let ctx = ctx(target, req, apply)?;
-    let force = req.flag("force");
-    if force && !apply {
-        return Err(ApiError::bad_request(
-            "force: Forbidden: may not be specified for non-apply patch",
-        ));
-    }
-    let explicit_rv = if kind == PatchKind::Json {
-        0
-    } else {
-        rv_of(&body)
-    };
-    let api_version = def.api_version(&target.version);
-    let strategic_kind = if target.subresource.as_deref() == Some("scale") {
-        "Scale".to_string()
-    } else {
-        def.kind.clone()
-    };
-    let patch_one = |current: Option<&Value>| -> ApiResult<Value> {
-        let Some(current) = current else {
-            let mut applied = body.clone();
-            identity(def, target, &mut applied)?;
-            let opts = ApplyOptions {
-                manager: &ctx.manager,
-                force,
-                api_version: &api_version,
-                subresource: ctx.subresource.as_deref(),
-                now: &ctx.now,
-            };
-            return patch::server_side_apply(None, &applied, &opts)
-                .map_err(|e| patch_error(def, target, e));
-        };
-        let patched = match kind {
-            PatchKind::Merge => Ok(patch::merge_patch(current, &body)),
-            PatchKind::Json => patch::json_patch(current, &body),
-            PatchKind::Strategic => patch::strategic_merge_patch(current, &body, &strategic_kind),
-            PatchKind::Apply => {
-                let mut applied = body.clone();
-                if ctx.subresource.as_deref() != Some("scale") {
-                    identity(def, target, &mut applied)?;
-                }
-                let opts = ApplyOptions {
-                    manager: &ctx.manager,
-                    force,
-                    api_version: &api_version,
-                    subresource: ctx.subresource.as_deref(),
-                    now: &ctx.now,
-                };
-                patch::server_side_apply(Some(current), &applied, &opts)
-            }
-        };
-        let mut patched = patched.map_err(|e| patch_error(def, target, e))?;
-        if ctx.subresource.as_deref() != Some("scale") {
-            identity(def, target, &mut patched)?;
-        }
-        Ok(patched)
-    };
-    if apply {
-        write_loop_apply(srv, target, &ctx, explicit_rv, patch_one)
-    } else {
-        write_loop(srv, target, &ctx, explicit_rv, |current| {
-            patch_one(Some(current))
-        })
-    }
-}
-
-fn patch_error(def: &ResourceDef, target: &Target, e: PatchError) -> ApiError {
-    let name = target.name.clone().unwrap_or_default();
-    match e {
-        PatchError::Invalid(msg) => ApiError::new(422, "Invalid", msg),
-        PatchError::Conflict(conflicts) => {
-            let api_version = def.api_version(&target.version);
-            let n = conflicts.len();
-            let message = if n == 1 {
-                let c = &conflicts[0];
-                format!(
-                    "Apply failed with 1 conflict: conflict with \"{}\" using {api_version}: {}",
-                    c.manager, c.field
-                )
-            } else {
-                let lines: Vec<String> = conflicts
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "conflict with \"{}\" using {api_version}: {}",
-                            c.manager, c.field
-                        )
-                    })
-                    .collect();
-                format!("Apply failed with {n} conflicts: {}", lines.join("\n"))
-            };
-            let causes: Vec<Value> = conflicts
-                .iter()
-                .map(|c| serde_json::json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\" using {api_version}", c.manager), "field": c.field}))
-                .collect();
-            let mut err = ApiError::new(409, "Conflict", message);
-            err.details = Some(
-                serde_json::json!({"name": name, "group": def.group, "kind": def.plural, "causes": causes}),
-            );
-            err
-        }
-    }
-}
-
 /// The shared update loop: `compute` turns the current served object (the Scale view for
-/// `/scale`) into the new one; admission and commit follow.
-fn write_loop(
+/// `/scale`; None when missing) into the new one; admission and commit follow. A missing
+/// object is created only by server-side apply (`applied`) on the main resource.
+pub(super) fn write_loop(
     srv: &Server,
     target: &Target,
     ctx: &WriteCtx,
     explicit_rv: u64,
-    compute: impl Fn(&Value) -> ApiResult<Value>,
-) -> ApiResult<Written> {
-    let def = &target.def;
-    let key = key(target);
-    for _ in 0..RETRIES {
-        let Some(current) = srv.lock().get(def, &key) else {
-            return Err(ApiError::not_found(&def.group, &def.plural, &key.1));
-        };
-        let base_rv = rv_of(&current);
-        if explicit_rv != 0 && explicit_rv != base_rv {
-            return Err(ApiError::stale(&def.group, &def.plural, &key.1));
-        }
-        let served = to_served(def, &target.version, &current);
-        let is_scale = ctx.subresource.as_deref() == Some("scale");
-        let view = if is_scale {
-            scale::scale_of(def, &served)
-        } else {
-            served.clone()
-        };
-        let new = compute(&view)?;
-        if rv_of(&new) != 0 && rv_of(&new) != base_rv {
-            return Err(ApiError::stale(&def.group, &def.plural, &key.1));
-        }
-        let mut new = if is_scale {
-            scale::apply_scale(def, &served, &new)
-        } else {
-            new
-        };
-        if let Some(m) = new["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        let admitted = admit(def, ctx, Some(&served), new, false)?;
-        match srv
-            .lock()
-            .commit_update(def, admitted.obj, base_rv, ctx.dry_run)
-        {
-            Ok(stored) => {
-                return Ok((StatusCode::OK, reply(target, stored), admitted.warnings));
-            }
-            Err(Commit::Stale) if explicit_rv == 0 => continue,
-            Err(Commit::Stale) => return Err(ApiError::stale(&def.group, &def.plural, &key.1)),
-            Err(Commit::Api(e)) => return Err(e),
-        }
-    }
-    Err(ApiError::stale(&def.group, &def.plural, &key.1))
-}
-
-/// Server-side apply: like [`write_loop`], but a missing object is created.
-fn write_loop_apply(
-    srv: &Server,
-    target: &Target,
-    ctx: &WriteCtx,
-    explicit_rv: u64,
+    applied: bool,
     compute: impl Fn(Option<&Value>) -> ApiResult<Value>,
 ) -> ApiResult<Written> {
     let def = &target.def;
     let key = key(target);
+    let stale = || ApiError::stale(&def.group, &def.plural, &key.1);
     let is_scale = ctx.subresource.as_deref() == Some("scale");
     for _ in 0..RETRIES {
         let current = srv.lock().get(def, &key);
         let Some(current) = current else {
-            if ctx.subresource.is_some() {
+            if !applied || ctx.subresource.is_some() {
                 return Err(ApiError::not_found(&def.group, &def.plural, &key.1));
             }
-            let new = compute(None)?;
-            let admitted = admit(def, ctx, None, new, true)?;
+            let admitted = admit(def, ctx, None, compute(None)?, true)?;
             match srv.lock().commit_create(def, admitted.obj, ctx.dry_run) {
                 Ok(stored) => {
                     return Ok((
@@ -448,15 +246,17 @@ fn write_loop_apply(
             }
         };
         let base_rv = rv_of(&current);
-        let served = to_served(def, &target.version, &current);
-        let view = if is_scale {
-            scale::scale_of(def, &served)
-        } else {
-            served.clone()
-        };
-        let new = compute(Some(&view))?;
         if explicit_rv != 0 && explicit_rv != base_rv {
-            return Err(ApiError::stale(&def.group, &def.plural, &key.1));
+            return Err(stale());
+        }
+        let served = to_served(def, &target.version, &current);
+        let new = if is_scale {
+            compute(Some(&scale::scale_of(def, &served)))?
+        } else {
+            compute(Some(&served))?
+        };
+        if rv_of(&new) != 0 && rv_of(&new) != base_rv {
+            return Err(stale());
         }
         // Through `/scale` the parent's managed fields are recorded as an update of
         // subresource scale, not merged from the Scale view.
@@ -468,18 +268,16 @@ fn write_loop_apply(
         if let Some(m) = new["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
-        let admitted = admit(def, ctx, Some(&served), new, !is_scale)?;
+        let admitted = admit(def, ctx, Some(&served), new, applied && !is_scale)?;
         match srv
             .lock()
             .commit_update(def, admitted.obj, base_rv, ctx.dry_run)
         {
-            Ok(stored) => {
-                return Ok((StatusCode::OK, reply(target, stored), admitted.warnings));
-            }
+            Ok(stored) => return Ok((StatusCode::OK, reply(target, stored), admitted.warnings)),
             Err(Commit::Stale) if explicit_rv == 0 => continue,
-            Err(Commit::Stale) => return Err(ApiError::stale(&def.group, &def.plural, &key.1)),
+            Err(Commit::Stale) => return Err(stale()),
             Err(Commit::Api(e)) => return Err(e),
         }
     }
-    Err(ApiError::stale(&def.group, &def.plural, &key.1))
+    Err(stale())
 }

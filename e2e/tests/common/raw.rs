@@ -11,6 +11,8 @@ use serde_json::Value;
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    pub version: http::Version,
+    pub headers: http::HeaderMap,
     pub body: Value,
     pub text: String,
 }
@@ -43,10 +45,17 @@ pub async fn send(
         .await
         .with_context(|| format!("{method} {path}"))?;
     let status = res.status().as_u16();
+    let (version, headers) = (res.version(), res.headers().clone());
     let bytes = res.into_body().collect_bytes().await?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
-    Ok(Reply { status, body, text })
+    Ok(Reply {
+        status,
+        version,
+        headers,
+        body,
+        text,
+    })
 }
 
 /// `GET path` with an `Accept` header.
@@ -73,6 +82,18 @@ pub async fn watch_events(client: &Client, path: &str) -> Result<(u16, Vec<Value
     let reply = get(client, path, None).await?;
     if reply.status != 200 {
         return Ok((reply.status, vec![reply.body]));
+    }
+    // Over HTTP/1.1 a watch is a chunked stream (HTTP/2 has no such header).
+    if reply.version == http::Version::HTTP_11 {
+        let chunked = reply
+            .headers
+            .get(http::header::TRANSFER_ENCODING)
+            .is_some_and(|v| v == "chunked");
+        anyhow::ensure!(
+            chunked,
+            "watch {path} is not a chunked stream: {:?}",
+            reply.headers
+        );
     }
     let events = reply
         .text

@@ -216,7 +216,13 @@ async fn controller_reconciles_widgets() -> Result<()> {
     eventually("the child to be garbage collected", WAIT, || async {
         match maps.get_opt("w1-widget").await? {
             None => Ok(Some(())),
-            Some(cm) => Err(anyhow::anyhow!("still there: {:?}", cm.metadata)),
+            Some(cm) => {
+                let owner = widget.get_opt("w1").await?.map(|w| w.metadata);
+                Err(anyhow::anyhow!(
+                    "still there: {:?}; widget now: {owner:?}",
+                    cm.metadata
+                ))
+            }
         }
     })
     .await?;

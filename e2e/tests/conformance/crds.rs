@@ -321,14 +321,16 @@ async fn crd_lifecycle_with_kubectl() -> Result<()> {
     // Deleting the CRD removes its objects and stops serving the resource.
     kubectl::ok(&["delete", "crd", &crd_name, "--timeout=20s"]).await?;
     let path = format!("/apis/{group}/v1/namespaces/{}/doohickeys", ns.name);
-    eventually("the CRD's resource to be gone", WAIT, || async {
-        Ok((raw::get(&client, &path, None).await?.status == 404).then_some(()))
+    eventually("the CRD's resource and group to be gone", WAIT, || async {
+        let served = raw::get(&client, &path, None).await?.status != 404;
+        let discovered = client
+            .list_api_groups()
+            .await?
+            .groups
+            .iter()
+            .any(|g| g.name == group);
+        Ok((!served && !discovered).then_some(()))
     })
     .await?;
-    let groups = client.list_api_groups().await?;
-    ensure!(
-        groups.groups.iter().all(|g| g.name != group),
-        "group still discovered"
-    );
     ns.delete().await
 }

@@ -1,6 +1,7 @@
 //! Owner references and garbage collection of dependents: background (the
 //! default), foreground and orphan propagation, through kube-rs and kubectl.
 
+use super::fixtures::ensure_crds;
 use crate::common::{TestNs, WAIT, api_error, eventually, kubectl};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -161,14 +162,51 @@ async fn orphan_deletion_keeps_dependents() -> Result<()> {
 
 #[tokio::test]
 async fn dangling_owner_references_are_collected() -> Result<()> {
+    ensure_crds().await?;
     let ns = TestNs::create("conf-gc-dangling").await?;
     let maps: Api<ConfigMap> = ns.api();
     let ghost = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "ghost",
                        "uid": "0badc0de-0000-4000-8000-000000000000", "controller": true});
-    let orphan = json!({"metadata": {"name": "haunted", "ownerReferences": [ghost]}});
+    let orphan = json!({"metadata": {"name": "haunted", "ownerReferences": [ghost.clone()]}});
     maps.create(&PostParams::default(), &serde_json::from_value(orphan)?)
         .await?;
+
+    // A controller's server-side apply may create one just as well.
+    let apply = |name: &str, owner: Value| {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "ownerReferences": [owner]}});
+        let maps = maps.clone();
+        let name = name.to_string();
+        async move {
+            maps.patch(
+                &name,
+                &PatchParams::apply("ghostbuster"),
+                &Patch::Apply(&obj),
+            )
+            .await
+        }
+    };
+    apply("haunted-too", ghost).await?;
+    // Also when the owner's kind is a custom resource.
+    let ghost_widget = json!({"apiVersion": "conformance.serin.dev/v1", "kind": "Widget", "name": "ghost",
+                              "uid": "0badc0de-0000-4000-8000-000000000001", "controller": true});
+    apply("haunted-three", ghost_widget).await?;
+    // Also when the owner existed a moment ago (a controller's late write).
+    let departed = owner(&maps, "departed").await?;
+    maps.delete("departed", &DeleteParams::default()).await?;
+    gone(&maps, "departed").await?;
+    apply(
+        "haunted-four",
+        serde_json::to_value(
+            departed
+                .controller_owner_ref(&())
+                .context("owner reference")?,
+        )?,
+    )
+    .await?;
+
     // The garbage collector deletes objects none of whose owners exist.
-    gone(&maps, "haunted").await?;
+    for name in ["haunted", "haunted-too", "haunted-three", "haunted-four"] {
+        gone(&maps, name).await?;
+    }
     ns.delete().await
 }

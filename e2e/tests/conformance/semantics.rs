@@ -97,15 +97,20 @@ async fn generation_counts_spec_changes() -> Result<()> {
     );
     let spec = Patch::Merge(json!({"spec": {"replicas": 2}}));
     ensure!(deploys.patch("web", &pp, &spec).await?.metadata.generation == Some(2));
-    let status = Patch::Merge(json!({"status": {"observedGeneration": 2}}));
+    // /status ignores spec; the main resource ignores status.
+    let status =
+        Patch::Merge(json!({"spec": {"replicas": 9}, "status": {"observedGeneration": 2}}));
+    let after = deploys.patch_status("web", &pp, &status).await?;
+    ensure!(after.metadata.generation == Some(2), "status is not spec");
     ensure!(
-        deploys
-            .patch_status("web", &pp, &status)
-            .await?
-            .metadata
-            .generation
-            == Some(2),
-        "status is not spec"
+        after.spec.and_then(|s| s.replicas) == Some(2),
+        "spec is ignored on /status"
+    );
+    let sneaky = Patch::Merge(json!({"status": {"observedGeneration": 99}}));
+    let after = deploys.patch("web", &pp, &sneaky).await?;
+    ensure!(
+        after.status.and_then(|s| s.observed_generation) != Some(99),
+        "status is ignored on the main resource"
     );
     let template =
         Patch::Strategic(json!({"spec": {"template": {"metadata": {"labels": {"rev": "2"}}}}}));

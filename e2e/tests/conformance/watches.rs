@@ -102,9 +102,13 @@ async fn watch_at_any_version_starts_with_current_state() -> Result<()> {
     create(&maps, "existing", json!({"w": "yes"})).await?;
     // resourceVersion "0" (what `kubectl get NAME -w` sends) and unset both
     // begin with synthetic ADDED events for the objects that exist.
-    for rv in ["0", ""] {
+    let (by_label, by_name) = (
+        "labelSelector=w%3Dyes",
+        "fieldSelector=metadata.name%3Dexisting",
+    );
+    for (rv, selector) in [("0", by_label), ("", by_label), ("0", by_name)] {
         let path = format!(
-            "/api/v1/namespaces/{}/configmaps?watch=true&labelSelector=w%3Dyes&timeoutSeconds=1&resourceVersion={rv}",
+            "/api/v1/namespaces/{}/configmaps?watch=true&{selector}&timeoutSeconds=1&resourceVersion={rv}",
             ns.name
         );
         let (status, events) = raw::watch_events(&ns.client, &path).await?;
@@ -249,7 +253,8 @@ async fn watch_beyond_history_is_gone() -> Result<()> {
             &serde_json::from_value(json!({"metadata": {"name": ns_name}}))?,
         )
         .await?;
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns_name);
+    let ns = TestNs::adopt(&ns_name, client.clone());
+    let maps: Api<ConfigMap> = ns.api();
     let first = create(&maps, "c0", json!({})).await?;
     for i in 1..12 {
         create(&maps, &format!("c{i}"), json!({})).await?;
@@ -287,8 +292,7 @@ async fn watch_beyond_history_is_gone() -> Result<()> {
     })
     .await;
     found.context("watcher did not list c11")??;
-    ns_api.delete(&ns_name, &DeleteParams::default()).await?;
-    Ok(())
+    ns.delete().await
 }
 
 #[tokio::test]
