@@ -20,6 +20,8 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo build"
 cargo build --workspace --all-targets
+echo "==> helm chart"
+bash e2e/chart-test.sh
 echo "==> static (musl) build of the image's binary"
 bash e2e/static-build.sh
 echo "==> cargo test"

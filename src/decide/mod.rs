@@ -333,6 +333,19 @@ impl<'a> Step<'a> {
         Next::Idle // the canary's rollout wakes us; the deadline is set on the first wait
     }
 
+    /// The target changed during a run: analyse the new revision from the start.
+    fn restart(&mut self, target: &Workload) -> Next {
+        self.start_run(target);
+        self.normal(
+            "RestartAnalysis",
+            format!(
+                "New revision detected! Restarting analysis for {}",
+                self.who.target()
+            ),
+        );
+        Next::Idle
+    }
+
     fn start_run(&mut self, target: &Workload) {
         self.set_phase(Phase::Progressing);
         self.status.canary_weight = 0;
@@ -348,15 +361,7 @@ impl<'a> Step<'a> {
 
     fn progressing(&mut self, settings: &Settings, target: &Workload, obs: &Observation) -> Next {
         if Some(&target.revision) != self.status.last_applied_spec.as_ref() {
-            self.start_run(target);
-            self.normal(
-                "RestartAnalysis",
-                format!(
-                    "New revision detected! Restarting analysis for {}",
-                    self.who.target()
-                ),
-            );
-            return Next::Idle;
+            return self.restart(target);
         }
         match self.wait(&target.rollout, settings) {
             Ok(()) => {}
@@ -481,15 +486,7 @@ impl<'a> Step<'a> {
         if !copied && Some(&target.revision) != applied.as_ref() {
             // The target changed before its template reached the primary: that revision
             // is gone, so analyse the new one instead of promoting something unanalysed.
-            self.start_run(target);
-            self.normal(
-                "RestartAnalysis",
-                format!(
-                    "New revision detected! Restarting analysis for {}",
-                    self.who.target()
-                ),
-            );
-            return Next::Idle;
+            return self.restart(target);
         }
         let rollout = match primary {
             Some(p) if copied => p.rollout.clone(),

@@ -8,7 +8,7 @@
 //! (prune, then default, then validate on create and update).
 
 mod defaults;
-mod errors;
+pub(crate) mod errors;
 mod lists;
 mod meta;
 mod node;

@@ -2,6 +2,7 @@
 //! `cellForJSONValue`), ages (apimachinery's `duration.HumanDuration`) and
 //! the Go formatting of values a string column prints.
 
+use crate::apiserver::schema::errors::go_float;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Number, Value};
 
@@ -43,35 +44,6 @@ fn go_number(n: &Number) -> String {
         (_, Some(u), _) => u.to_string(),
         (_, _, Some(f)) => go_float(f),
         _ => n.to_string(),
-    }
-}
-
-/// Go's `%v` (`%g`, shortest) for a float64: exponent form when the decimal
-/// exponent is below -4 or at least 6 (`strconv`'s threshold for the shortest
-/// representation), so 1234567.0 prints as `1.234567e+06`.
-fn go_float(f: f64) -> String {
-    if !f.is_finite() {
-        return if f.is_nan() {
-            "NaN".into()
-        } else if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if f == 0.0 {
-        return "0".into();
-    }
-    let sci = format!("{f:e}");
-    let Some((mantissa, exp)) = sci.split_once('e') else {
-        return f.to_string();
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        f.to_string()
-    } else {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
     }
 }
 
