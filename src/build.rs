@@ -29,7 +29,7 @@ pub const ORIGINAL: &str = "serin.dev/original-configuration";
 pub const PRIMARY_SUFFIX: &str = "-primary";
 
 /// Annotations that keep GitOps tools from fighting over generated objects.
-const GITOPS_ANNOTATIONS: [(&str, &str); 3] = [
+pub const GITOPS_ANNOTATIONS: [(&str, &str); 3] = [
     ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
     ("helm.toolkit.fluxcd.io/driftDetection", "disabled"),
     ("argocd.argoproj.io/compare-options", "IgnoreExtraneous"),
@@ -179,9 +179,15 @@ fn service_ports(canary: &Canary) -> Vec<ServicePort> {
     }]
 }
 
-/// The three Services: apex and `-primary` select the primary, `-canary` the target.
-/// `original` is the saved spec of a pre-existing apex Service serin took over.
-pub fn services(canary: &Canary, target: &Deployment, original: Option<&str>) -> Vec<Value> {
+/// The three Services: `-primary` selects the primary, `-canary` the target, and the apex
+/// the primary when `apex_on_primary` (else the target, e.g. while the primary is not
+/// initialised yet). `original` is the saved spec of a pre-existing apex Service.
+pub fn services(
+    canary: &Canary,
+    target: &Deployment,
+    original: Option<&str>,
+    apex_on_primary: bool,
+) -> Vec<Value> {
     let names = Names::of(canary);
     let selector = selector_labels(target);
     let s = &canary.spec.service;
@@ -208,13 +214,13 @@ pub fn services(canary: &Canary, target: &Deployment, original: Option<&str>) ->
         value["kind"] = json!("Service");
         stamp(value)
     };
+    let apex_selector = if apex_on_primary {
+        primary_labels(&selector)
+    } else {
+        selector.clone()
+    };
     vec![
-        build(
-            &names.apex,
-            primary_labels(&selector),
-            s.apex.as_ref(),
-            original,
-        ),
+        build(&names.apex, apex_selector, s.apex.as_ref(), original),
         build(
             &names.apex_primary,
             primary_labels(&selector),

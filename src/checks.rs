@@ -34,8 +34,8 @@ pub struct Endpoint {
     pub insecure: bool,
 }
 
-/// Resolves a Secret (namespace, name) to its data.
-pub type SecretLookup<'a> = dyn Fn(&str, &str) -> Option<BTreeMap<String, String>> + 'a;
+/// Resolves a Secret (namespace, name) to its data, or why it could not be read.
+pub type SecretLookup<'a> = dyn Fn(&str, &str) -> Result<BTreeMap<String, String>, String> + 'a;
 
 /// A query ready to run, or why it could not be built.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,8 +185,7 @@ fn endpoint(
         ..Default::default()
     };
     if let Some(r) = &p.secret_ref {
-        let data = secret(namespace, &r.name)
-            .ok_or_else(|| format!("Secret {}.{namespace} not found", r.name))?;
+        let data = secret(namespace, &r.name)?;
         if let Some(token) = data.get("token") {
             ep.bearer = Some(token.clone());
         } else if let (Some(u), Some(pw)) = (data.get("username"), data.get("password")) {
@@ -330,7 +329,9 @@ mod tests {
 
     #[test]
     fn builtin_success_rate_is_flaggers_istio_query() {
-        let planned = plan(&canary(), "http://global:9090", &|_, _| None, &|_, _| None);
+        let planned = plan(&canary(), "http://global:9090", &|_, _| None, &|_, _| {
+            Err("no secrets here".to_string())
+        });
         let (q, ep) = planned[0].query.clone().unwrap();
         assert_eq!(ep.address, "http://global:9090");
         assert!(q.starts_with(r#"sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="test",destination_workload=~"podinfo",response_code!~"5.*"}[30s]))"#), "{q}");
@@ -342,7 +343,7 @@ mod tests {
             &canary(),
             "http://global:9090",
             &|ns, n| (ns == "test" && n == "latency").then(latency_template),
-            &|_, _| None,
+            &|_, _| Err("no secrets here".to_string()),
         );
         let (q, ep) = planned[1].query.clone().unwrap();
         assert_eq!(

@@ -179,9 +179,13 @@ async fn client(
 }
 
 /// Fails with one clear line when the API server is unreachable or the CRDs are missing.
-async fn preflight(client: &kube::Client) -> anyhow::Result<()> {
+async fn preflight(client: &kube::Client, namespace: Option<&str>) -> anyhow::Result<()> {
     use kube::api::{Api, ListParams};
-    let canaries: Api<serin::api::Canary> = Api::all(client.clone());
+    // Scoped to the watched namespace: a namespaced install has no cluster-wide list.
+    let canaries: Api<serin::api::Canary> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     match tokio::time::timeout(
         Duration::from_secs(15),
         canaries.list(&ListParams::default().limit(1)),
@@ -208,7 +212,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = client(&args, telemetry.api_calls.clone()).await?;
     tracing::info!(url = %client.default_namespace(), "connecting to the Kubernetes API server");
     tokio::select! {
-        r = preflight(&client) => r?,
+        r = preflight(&client, args.namespace.as_deref()) => r?,
         _ = &mut shutdown => return Ok(()),
     }
     let ready = Arc::new(AtomicBool::new(false));
@@ -269,8 +273,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     tokio::pin!(lost);
     let mut lost_leadership = false;
+    let mut finished = false;
     tokio::select! {
-        _ = &mut controller => {}
+        r = &mut controller => {
+            finished = true;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "the controller stopped unexpectedly");
+            }
+        }
         _ = &mut shutdown => tracing::info!("shutting down"),
         _ = &mut lost => {
             tracing::error!("lost the leader Lease: stopping");
@@ -280,7 +290,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     // In-flight reconciles get a moment to finish; an unreachable API server must not
     // hold the process hostage.
-    let _ = tokio::time::timeout(Duration::from_secs(5), &mut controller).await;
+    if !finished {
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut controller).await;
+    }
     if let Some(c) = candidate {
         c.release().await;
     }

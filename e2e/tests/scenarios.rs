@@ -481,6 +481,13 @@ async fn scraped_weight(port: u16) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn s12_metrics_follow_the_steps() {
     let s = initialized("metrics", ANALYSIS, "").await;
+    for (path, want) in [("healthz", "ok"), ("readyz", "ready")] {
+        let resp = reqwest::get(format!("http://127.0.0.1:{}/{path}", s.metrics_port))
+            .await
+            .expect(path);
+        assert_eq!(resp.status(), 200, "/{path}");
+        assert_eq!(resp.text().await.unwrap_or_default(), want);
+    }
     s.apply(&podinfo("6.0.1", &[]));
     let mut seen = std::collections::BTreeSet::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);

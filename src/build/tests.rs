@@ -50,7 +50,7 @@ fn primary_suffixes_every_selector_label() {
 
 #[test]
 fn apex_selects_the_primary_and_carries_the_apex_metadata() {
-    let svcs = services(&canary(), &target(), None);
+    let svcs = services(&canary(), &target(), None, true);
     assert_eq!(svcs[0]["metadata"]["name"], "podinfo");
     assert_eq!(
         svcs[0]["spec"]["selector"],
@@ -97,7 +97,7 @@ fn the_applied_hash_changes_only_with_the_object() {
 
 #[test]
 fn generated_objects_tell_gitops_tools_to_leave_them_alone() {
-    for obj in services(&canary(), &target(), None)
+    for obj in services(&canary(), &target(), None, true)
         .iter()
         .chain(destination_rules(&canary()).iter())
     {
@@ -106,4 +106,13 @@ fn generated_objects_tell_gitops_tools_to_leave_them_alone() {
             "disabled"
         );
     }
+}
+
+#[test]
+fn apex_can_select_the_target_until_the_primary_serves() {
+    let svcs = services(&canary(), &target(), None, false);
+    assert_eq!(
+        svcs[0]["spec"]["selector"],
+        json!({"app": "podinfo", "tier": "web"})
+    );
 }

@@ -99,6 +99,41 @@ pub fn canary_replicas(
     }
 }
 
+/// Whether the target's template goes to the primary now: to create it during
+/// initialisation (again when the target changes before it is ready), to promote, or to
+/// recreate a deleted primary from the target only when the target holds the promoted
+/// template (never an unanalysed revision).
+pub fn copy_to_primary(
+    status: &CanaryStatus,
+    target_rev: &str,
+    primary: Option<&Deployment>,
+) -> bool {
+    let applied = status.last_applied_spec.as_deref();
+    let promoted = status.last_promoted_spec.as_deref();
+    match (
+        status.phase(),
+        primary.map(|p| observe::primary(p).revision),
+    ) {
+        (Phase::Initializing, None) => true,
+        (Phase::Initializing, Some(rev)) => rev != target_rev,
+        (Phase::Promoting, Some(rev)) => {
+            Some(rev.as_str()) != applied && Some(target_rev) == applied
+        }
+        (_, None) => Some(target_rev) == promoted,
+        _ => false,
+    }
+}
+
+/// Whether the apex Service selects the primary: not before the primary is initialised,
+/// and not after a failed promotion that left all traffic on the canary.
+pub fn apex_on_primary(status: &CanaryStatus) -> bool {
+    match status.phase() {
+        Phase::Initializing => false,
+        Phase::Failed => status.canary_weight < 100,
+        _ => true,
+    }
+}
+
 pub async fn converge(
     canary: &Canary,
     ctx: &Ctx,
@@ -113,15 +148,7 @@ pub async fn converge(
         .get(&ObjectRef::new(&names.primary).within(&ns));
     let target_rev = observe::target_revision(target);
 
-    let copy = match primary.as_deref() {
-        None => true,
-        Some(p) => {
-            status.phase() == Phase::Promoting
-                && observe::primary(p).revision
-                    != status.last_applied_spec.clone().unwrap_or_default()
-                && Some(&target_rev) == status.last_applied_spec.as_ref()
-        }
-    };
+    let copy = copy_to_primary(status, &target_rev, primary.as_deref());
     if copy {
         let replicas = Some(observe::replicas(target))
             .filter(|r| *r > 0)
@@ -140,7 +167,12 @@ pub async fn converge(
             .and_then(|s| serde_json::to_value(&s.spec).ok()),
         canary,
     );
-    for svc in build::services(canary, target, apex_original.as_deref()) {
+    for svc in build::services(
+        canary,
+        target,
+        apex_original.as_deref(),
+        apex_on_primary(status),
+    ) {
         let name = svc["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -195,4 +227,72 @@ pub async fn scale(api: &Api<Deployment>, name: &str, replicas: i32) -> Result<(
         .await
         .map_err(Error::Kube)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CanaryStatus;
+    use serde_json::json;
+
+    fn status(phase: Phase, weight: i32) -> CanaryStatus {
+        CanaryStatus {
+            phase: Some(phase),
+            canary_weight: weight,
+            last_applied_spec: Some("v2".into()),
+            last_promoted_spec: Some("v1".into()),
+            ..Default::default()
+        }
+    }
+
+    fn primary_on(rev: &str) -> Deployment {
+        serde_json::from_value(json!({"metadata": {"annotations": {crate::build::REVISION: rev}}}))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_primary_is_copied_only_when_it_must_be() {
+        // Initialisation creates it, and follows the target until it is ready.
+        assert!(copy_to_primary(&status(Phase::Initializing, 0), "v1", None));
+        assert!(copy_to_primary(
+            &status(Phase::Initializing, 0),
+            "v2",
+            Some(&primary_on("v1"))
+        ));
+        assert!(!copy_to_primary(
+            &status(Phase::Initializing, 0),
+            "v1",
+            Some(&primary_on("v1"))
+        ));
+        // Promotion copies the analysed revision, and only that one.
+        assert!(copy_to_primary(
+            &status(Phase::Promoting, 50),
+            "v2",
+            Some(&primary_on("v1"))
+        ));
+        assert!(!copy_to_primary(
+            &status(Phase::Promoting, 50),
+            "v3",
+            Some(&primary_on("v1"))
+        ));
+        // A deleted primary comes back only from the promoted template.
+        assert!(!copy_to_primary(&status(Phase::Failed, 0), "v2", None));
+        assert!(copy_to_primary(&status(Phase::Failed, 0), "v1", None));
+        assert!(!copy_to_primary(
+            &status(Phase::Progressing, 10),
+            "v2",
+            Some(&primary_on("v1"))
+        ));
+    }
+
+    #[test]
+    fn the_apex_follows_the_serving_workload() {
+        assert!(!apex_on_primary(&status(Phase::Initializing, 0)));
+        assert!(apex_on_primary(&status(Phase::Progressing, 30)));
+        assert!(apex_on_primary(&status(Phase::Failed, 0)));
+        assert!(
+            !apex_on_primary(&status(Phase::Failed, 100)),
+            "a failed promotion keeps the canary"
+        );
+    }
 }

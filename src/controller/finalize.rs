@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use super::converge::scale;
 use super::{Ctx, Error, observe};
 use crate::api::Canary;
-use crate::build::{APPLIED, Names, ORIGINAL, selector_labels};
+use crate::build::{APPLIED, GITOPS_ANNOTATIONS, Names, ORIGINAL, selector_labels};
+use crate::decide::Rollout;
 
 /// Finalizer serin puts on Canaries with `revertOnDeletion`.
 pub const FINALIZER: &str = "finalizer.serin.dev";
@@ -28,18 +29,25 @@ pub async fn handle(canary: &Canary, ctx: &Ctx) -> Result<Option<Action>, Error>
         Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
     match (deleting, has, canary.spec.revert_on_deletion) {
         (true, true, _) => {
-            revert(canary, ctx).await?;
-            set_finalizers(&api, canary, false).await?;
-            Ok(Some(Action::await_change()))
+            if revert(canary, ctx).await? {
+                set_finalizers(&api, canary, false).await?;
+                Ok(Some(Action::await_change()))
+            } else {
+                // The target is still starting: keep the primary (and the finalizer) until
+                // it serves, so the deletion never leaves the app without ready pods.
+                Ok(Some(Action::requeue(std::time::Duration::from_secs(1))))
+            }
         }
         (true, false, _) => Ok(Some(Action::await_change())),
+        // The patch changed the object: the next reconcile starts from the fresh one
+        // instead of writing a status against a stale resourceVersion.
         (false, false, true) => {
             set_finalizers(&api, canary, true).await?;
-            Ok(None)
+            Ok(Some(Action::requeue(std::time::Duration::ZERO)))
         }
         (false, true, false) => {
             set_finalizers(&api, canary, false).await?;
-            Ok(None)
+            Ok(Some(Action::requeue(std::time::Duration::ZERO)))
         }
         _ => Ok(None),
     }
@@ -82,7 +90,24 @@ async fn event(ctx: &Ctx, canary: &Canary, reason: &str, note: String) {
 /// Puts things back as they were before the Canary: the target runs the primary's
 /// replicas, a taken-over Service or VirtualService gets its saved spec back, and an apex
 /// Service serin created keeps serving, now selecting the target.
-async fn revert(canary: &Canary, ctx: &Ctx) -> Result<(), Error> {
+/// Whether the deletion has waited longer than `progressDeadlineSeconds` for the target;
+/// past that the revert goes ahead rather than hold the Canary forever.
+fn deadline_passed(canary: &Canary) -> bool {
+    let deadline = i64::from(
+        canary
+            .spec
+            .progress_deadline_seconds
+            .unwrap_or(crate::api::DEFAULT_PROGRESS_DEADLINE_SECONDS),
+    );
+    canary
+        .meta()
+        .deletion_timestamp
+        .as_ref()
+        .is_some_and(|t| chrono::Utc::now().timestamp() - t.0.as_second() > deadline)
+}
+
+/// Returns Ok(false) while it must wait for the target to serve again.
+async fn revert(canary: &Canary, ctx: &Ctx) -> Result<bool, Error> {
     let ns = canary.namespace().unwrap_or_default();
     let names = Names::of(canary);
     let who = format!("{}.{}", canary.name_any(), ns);
@@ -107,6 +132,10 @@ async fn revert(canary: &Canary, ctx: &Ctx) -> Result<(), Error> {
         let replicas = observe::replicas(primary).max(1);
         if observe::replicas(target) != replicas {
             scale(&deployments, &names.target, replicas).await?;
+            return Ok(false);
+        }
+        if observe::rollout(target) != Rollout::Complete && !deadline_passed(canary) {
+            return Ok(false);
         }
     }
 
@@ -120,6 +149,17 @@ async fn revert(canary: &Canary, ctx: &Ctx) -> Result<(), Error> {
             (None, None) => Value::Null,
         };
         if !spec.is_null() {
+            let mut spec = spec;
+            // A merge patch merges maps: selector keys serin added and the saved spec
+            // lacks must be removed explicitly, or the Service selects nothing.
+            if let (Some(current), Some(saved)) = (
+                apex.spec.as_ref().and_then(|s| s.selector.as_ref()),
+                spec.get_mut("selector").and_then(Value::as_object_mut),
+            ) {
+                for key in current.keys() {
+                    saved.entry(key.clone()).or_insert(Value::Null);
+                }
+            }
             let patch = release(apex.owner_references(), &uid, spec);
             services
                 .patch(&names.apex, &PatchParams::default(), &Patch::Merge(&patch))
@@ -149,7 +189,7 @@ async fn revert(canary: &Canary, ctx: &Ctx) -> Result<(), Error> {
         format!("Terminated canary {who}"),
     )
     .await;
-    Ok(())
+    Ok(true)
 }
 
 fn saved_spec(annotations: &std::collections::BTreeMap<String, String>) -> Option<Value> {
@@ -166,10 +206,17 @@ fn release(
     spec: Value,
 ) -> Value {
     let kept: Vec<_> = owners.iter().filter(|o| o.uid != uid).collect();
+    let mut annotations = serde_json::Map::new();
+    for key in [ORIGINAL, APPLIED]
+        .into_iter()
+        .chain(GITOPS_ANNOTATIONS.iter().map(|(k, _)| *k))
+    {
+        annotations.insert(key.to_string(), Value::Null);
+    }
     let mut patch = json!({
         "metadata": {
             "ownerReferences": kept,
-            "annotations": { ORIGINAL: null, APPLIED: null }
+            "annotations": annotations
         }
     });
     if !spec.is_null() {

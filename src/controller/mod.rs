@@ -44,6 +44,9 @@ pub struct Config {
 /// Shared state of every reconcile: the client, the caches, the recorder.
 pub struct Ctx {
     pub client: Client,
+    /// True once every watch cache has synced; reconciles wait for it, since a decision
+    /// made on a half-filled cache would take a missing object for a deleted one.
+    pub synced: Arc<std::sync::atomic::AtomicBool>,
     pub config: Config,
     pub recorder: Recorder,
     pub prometheus: Prometheus,
@@ -144,8 +147,10 @@ pub async fn run(
     let controller = Controller::new(api::<Canary>(&client, &ns), wc());
     let canaries = controller.store();
     let by_target = canaries.clone();
+    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ctx = Arc::new(Ctx {
         client: client.clone(),
+        synced: synced.clone(),
         recorder: Recorder::new(client.clone(), Reporter::from("serin")),
         prometheus: Prometheus::default(),
         telemetry: telemetry.clone(),
@@ -170,6 +175,7 @@ pub async fn run(
     tokio::spawn(async move {
         if futures::future::try_join_all(caches).await.is_ok() {
             info!("watch caches synced");
+            synced.store(true, std::sync::atomic::Ordering::SeqCst);
             ready.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
@@ -200,7 +206,13 @@ pub async fn run(
         .owns_stream_with(dr_stream, dr_ar)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| async {})
+        .for_each(|r| async move {
+            // Reconcile errors are logged by the error policy; what arrives here are the
+            // watch errors (a forbidden resource, a missing CRD), which must not be silent.
+            if let Err(kube::runtime::controller::Error::QueueError(e)) = r {
+                warn!(error = %e, "watch failed");
+            }
+        })
         .await;
 }
 
@@ -241,6 +253,9 @@ async fn reconcile(canary: Arc<Canary>, ctx: Arc<Ctx>) -> Result<Action, Error> 
 }
 
 async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
+    if !ctx.synced.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    }
     if let Some(action) = finalize::handle(canary, ctx).await? {
         return Ok(action);
     }
@@ -309,7 +324,8 @@ async fn run_checks(canary: &Canary, ctx: &Ctx) -> Vec<crate::api::MetricStatus>
     };
     // Secrets are read only for templates that name one, once per step: watching every
     // Secret of the cluster would cost far more memory than these few reads.
-    let mut secrets = std::collections::BTreeMap::new();
+    let mut secrets: std::collections::BTreeMap<(String, String), Result<_, String>> =
+        std::collections::BTreeMap::new();
     if let Some(a) = &canary.spec.analysis {
         for m in &a.metrics {
             let Some(r) = &m.template_ref else { continue };
@@ -323,19 +339,30 @@ async fn run_checks(canary: &Canary, ctx: &Ctx) -> Vec<crate::api::MetricStatus>
             let Some(s) = &t.spec.provider.secret_ref else {
                 continue;
             };
+            let key = (ns.clone(), s.name.clone());
+            if secrets.contains_key(&key) {
+                continue;
+            }
             let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-            if let Ok(Some(secret)) = api.get_opt(&s.name).await {
-                let data = secret
+            let data = match api.get_opt(&s.name).await {
+                Ok(Some(secret)) => Ok(secret
                     .data
                     .unwrap_or_default()
                     .into_iter()
                     .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                    .collect::<std::collections::BTreeMap<_, _>>();
-                secrets.insert((ns.clone(), s.name.clone()), data);
-            }
+                    .collect::<std::collections::BTreeMap<_, _>>()),
+                Ok(None) => Err(format!("Secret {}.{ns} not found", s.name)),
+                Err(e) => Err(format!("Secret {}.{ns} could not be read: {e}", s.name)),
+            };
+            secrets.insert(key, data);
         }
     }
-    let secret = |ns: &str, name: &str| secrets.get(&(ns.to_string(), name.to_string())).cloned();
+    let secret = |ns: &str, name: &str| {
+        secrets
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or_else(|| Err(format!("Secret {name}.{ns} not found")))
+    };
     let planned = checks::plan(canary, &ctx.config.metrics_server, &templates, &secret);
     let results = ctx.prometheus.run(&planned, Utc::now()).await;
     ctx.telemetry.observe_checks(canary, &results);

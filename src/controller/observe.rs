@@ -20,13 +20,17 @@ pub fn rollout(d: &Deployment) -> Rollout {
         .iter()
         .flatten()
         .find(|c| c.type_ == "Progressing");
+    // Generation first, as `kubectl rollout status` does: a ProgressDeadlineExceeded left
+    // over from an earlier revision says nothing about the rollout that just started.
+    if d.metadata.generation > st.observed_generation {
+        return Rollout::InProgress(
+            "waiting for rollout to finish: observed deployment generation less than desired generation".into(),
+        );
+    }
     if progressing.is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded")) {
         return Rollout::Failed(format!(
             "deployment {name:?} exceeded its progress deadline"
         ));
-    }
-    if d.metadata.generation > st.observed_generation {
-        return Rollout::InProgress("waiting for rollout to finish: observed deployment generation less than desired generation".into());
     }
     if want == 0 {
         return Rollout::InProgress("scaled to zero".into());
@@ -145,6 +149,16 @@ mod tests {
         let d = deployment(0, json!({"observedGeneration": 2}));
         assert!(matches!(rollout(&d), Rollout::InProgress(_)));
         assert!(!serving(&d));
+    }
+
+    #[test]
+    fn an_old_progress_deadline_does_not_fail_a_new_generation() {
+        let d = deployment(
+            1,
+            json!({"observedGeneration": 1, "conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}),
+        );
+        assert!(matches!(rollout(&d), Rollout::InProgress(_)));
     }
 
     #[test]

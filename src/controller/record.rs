@@ -40,7 +40,8 @@ pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(
                 EventType::Normal
             },
             reason: note.reason.to_string(),
-            note: Some(note.message.clone()),
+            // The API refuses notes over 1 KiB; status.metrics keeps the whole query.
+            note: Some(truncate(&note.message, 1024)),
             // The recorder merges events with equal (reason, action) into one series, so
             // the action carries the message: each step stays its own event.
             action: note.message.chars().take(128).collect(),
@@ -52,4 +53,27 @@ pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notes_fit_the_api_limit() {
+        let long = "é".repeat(1000);
+        let cut = super::truncate(&long, 1024);
+        assert!(cut.len() <= 1024 && cut.ends_with("..."));
+        assert_eq!(super::truncate("short", 1024), "short");
+    }
 }

@@ -108,10 +108,7 @@ pub fn decide(
     let mut d = Step::new(who, status, now);
     d.report_unsupported(unsupported);
     let settings = match settings {
-        Ok(s) => {
-            d.status.remove_condition(conditions::VALID);
-            s
-        }
+        Ok(s) => s,
         Err(e) => {
             d.invalid("InvalidSpec", &e.to_string());
             return d.finish(Next::Idle);
@@ -125,6 +122,7 @@ pub fn decide(
         d.invalid("TargetNotFound", &msg);
         return d.finish(Next::Idle);
     };
+    d.status.remove_condition(conditions::VALID);
     let next = match status.phase() {
         Phase::Initializing => d.initializing(settings, obs.primary.as_ref()),
         Phase::Initialized | Phase::Succeeded | Phase::Failed | Phase::Waiting => d.idle(target),
@@ -248,7 +246,11 @@ impl<'a> Step<'a> {
     fn wait(&mut self, rollout: &Rollout, settings: &Settings) -> Result<(), WaitOutcome> {
         match rollout {
             Rollout::Complete => {
-                self.status.waiting_since = None;
+                // A step judged right after a wait would read metrics from the wait:
+                // the step clock starts again when the wait ends.
+                if self.status.waiting_since.take().is_some() {
+                    self.status.step_started_at = Some(self.now);
+                }
                 Ok(())
             }
             Rollout::Failed(why) => Err(WaitOutcome::Failed(why.clone())),
@@ -333,6 +335,28 @@ impl<'a> Step<'a> {
         Next::Idle // the canary's rollout wakes us; the deadline is set on the first wait
     }
 
+    /// The target went back to the promoted template during a run: the primary already
+    /// runs it, so there is nothing to analyse; traffic returns to the primary.
+    fn reverted(&mut self) -> Next {
+        self.set_phase(Phase::Succeeded);
+        self.status.canary_weight = 0;
+        self.status.waiting_since = None;
+        self.status.last_applied_spec = self.status.last_promoted_spec.clone();
+        self.promoted(
+            "True",
+            Phase::Succeeded,
+            "The target is back on the promoted revision.",
+        );
+        self.normal(
+            "Reverted",
+            format!(
+                "{} is back on the promoted revision: run ended, all traffic to primary",
+                self.who.target()
+            ),
+        );
+        Next::Idle
+    }
+
     /// The target changed during a run: analyse the new revision from the start.
     fn restart(&mut self, target: &Workload) -> Next {
         self.start_run(target);
@@ -360,6 +384,9 @@ impl<'a> Step<'a> {
     }
 
     fn progressing(&mut self, settings: &Settings, target: &Workload, obs: &Observation) -> Next {
+        if Some(&target.revision) == self.status.last_promoted_spec.as_ref() {
+            return self.reverted();
+        }
         if Some(&target.revision) != self.status.last_applied_spec.as_ref() {
             return self.restart(target);
         }
@@ -492,7 +519,6 @@ impl<'a> Step<'a> {
             Some(p) if copied => p.rollout.clone(),
             _ => Rollout::InProgress("template not copied to the primary yet".into()),
         };
-        let first = self.status.waiting_since.is_some();
         match self.wait(&rollout, settings) {
             Ok(()) => {}
             Err(WaitOutcome::Waiting(next)) => return next,
@@ -505,7 +531,7 @@ impl<'a> Step<'a> {
             return Next::Idle;
         }
         let started = self.status.step_started_at.unwrap_or(self.now);
-        if !first && self.now < started + settings.interval {
+        if self.now < started + settings.interval {
             return Next::At(started + settings.interval);
         }
         let weight = (self.status.canary_weight - settings.promotion_step).max(0);

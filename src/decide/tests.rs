@@ -514,23 +514,62 @@ fn step_weight_promotion_moves_traffic_back_by_steps() {
     c.step(Some(ready("v2")), Some(ready("v1")), pass(), t(70));
     c.step(Some(ready("v2")), Some(ready("v1")), pass(), t(130));
     assert_eq!(c.status.phase(), Phase::Promoting);
+    // The primary is ready at t(140): the first shift comes one interval later.
     let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(140));
+    assert_eq!(
+        (d.status.canary_weight, d.next.clone()),
+        (50, Next::At(t(200)))
+    );
+    let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(200));
     assert_eq!(
         (d.status.canary_weight, Canary::messages(&d)),
         (30, vec!["Advance podinfo.test primary weight 70"])
     );
-    let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(150));
-    assert_eq!(
-        d.next,
-        Next::At(t(200)),
-        "one interval between promotion steps"
-    );
-    c.step(Some(ready("v2")), Some(ready("v2")), None, t(200));
-    let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(260));
+    c.step(Some(ready("v2")), Some(ready("v2")), None, t(260));
+    let d = c.step(Some(ready("v2")), Some(ready("v2")), None, t(320));
     assert_eq!(
         (d.status.canary_weight, d.status.phase()),
         (0, Phase::Finalising)
     );
+}
+
+#[test]
+fn a_step_after_a_readiness_gap_waits_a_whole_interval() {
+    let mut c = Canary::progressing();
+    c.step(Some(rolling("v2")), Some(ready("v1")), None, t(30));
+    // Ready again at t(100): the overdue step is not judged on metrics from the gap.
+    let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(100));
+    assert_eq!(d.next, Next::At(t(160)));
+    assert_eq!(d.status.canary_weight, 10);
+}
+
+#[test]
+fn going_back_to_the_promoted_template_mid_run_ends_the_run() {
+    let mut c = Canary::progressing();
+    let d = c.step(Some(ready("v1")), Some(ready("v1")), None, t(20));
+    assert_eq!(
+        (d.status.phase(), d.status.canary_weight),
+        (Phase::Succeeded, 0)
+    );
+    assert_eq!(d.status.last_applied_spec.as_deref(), Some("v1"));
+    assert!(Canary::messages(&d)[0].contains("back on the promoted revision"));
+}
+
+#[test]
+fn a_missing_target_is_reported_once_not_on_every_reconcile() {
+    let obs = Observation::default();
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    let again = decide(&who(), &Ok(settings()), &[], false, &d.status, &obs, t(1));
+    assert_eq!(again.status, d.status, "no status write");
+    assert!(again.events.is_empty(), "no second Warning");
 }
 
 #[test]

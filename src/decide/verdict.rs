@@ -117,10 +117,9 @@ pub fn explain(check: &MetricStatus, canary: &str, target: &str) -> Option<Strin
 }
 
 fn ms(v: f64) -> String {
-    if v.is_finite() && v >= 0.0 {
-        format_go(Duration::from_secs_f64(v / 1000.0))
-    } else {
-        format!("{v}ms")
+    match Duration::try_from_secs_f64(v / 1000.0) {
+        Ok(d) => format_go(d),
+        Err(_) => format!("{v}ms"),
     }
 }
 
