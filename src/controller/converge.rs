@@ -18,6 +18,7 @@ use crate::build::{self, FIELD_MANAGER, Names, ORIGINAL};
 
 /// Applies `desired` unless the cached object already carries its hash.
 async fn apply<K>(
+    ctx: &Ctx,
     api: &Api<K>,
     desired: &Value,
     cached: Option<&kube::api::ObjectMeta>,
@@ -25,14 +26,27 @@ async fn apply<K>(
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    if cached.and_then(build::applied_hash) == build::desired_hash(desired) && cached.is_some() {
+    let hash = build::desired_hash(desired).unwrap_or_default();
+    if cached.is_some() && cached.and_then(build::applied_hash) == Some(hash) {
         return Ok(false);
     }
     let name = desired["metadata"]["name"].as_str().unwrap_or_default();
+    let key = format!(
+        "{}/{}/{name}",
+        desired["kind"].as_str().unwrap_or_default(),
+        desired["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+    );
+    let rv = cached.and_then(|m| m.resource_version.as_deref());
+    if !ctx.pending.needed(&key, hash, rv) {
+        return Ok(false);
+    }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(name, &params, &Patch::Apply(desired))
         .await
         .map_err(Error::Kube)?;
+    ctx.pending.wrote(&key, hash, rv);
     Ok(true)
 }
 
@@ -155,7 +169,13 @@ pub async fn converge(
             .or(primary.as_deref().map(observe::replicas))
             .unwrap_or(1);
         let desired = build::primary(canary, target, &target_rev, replicas);
-        apply(&deployments, &desired, None).await?;
+        apply(
+            ctx,
+            &deployments,
+            &desired,
+            primary.as_deref().map(|p| &p.metadata),
+        )
+        .await?;
     }
 
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
@@ -178,6 +198,7 @@ pub async fn converge(
             .unwrap_or_default()
             .to_string();
         apply(
+            ctx,
             &services,
             &svc,
             cached_svc(&name).as_deref().map(|s| &s.metadata),
@@ -195,7 +216,7 @@ pub async fn converge(
         let cached = ctx
             .destination_rules
             .get(&ObjectRef::new_with(&name, ctx.destination_rule.clone()).within(&ns));
-        apply(&dr_api, &dr, cached.as_deref().map(|o| &o.metadata)).await?;
+        apply(ctx, &dr_api, &dr, cached.as_deref().map(|o| &o.metadata)).await?;
     }
 
     let vs_api: Api<DynamicObject> =
@@ -212,10 +233,15 @@ pub async fn converge(
     );
     let weight = routed_weight(status, target, primary.as_deref());
     let vs = build::virtual_service(canary, weight, vs_original.as_deref());
-    apply(&vs_api, &vs, cached_vs.as_deref().map(|o| &o.metadata)).await?;
+    apply(ctx, &vs_api, &vs, cached_vs.as_deref().map(|o| &o.metadata)).await?;
 
     if let Some(replicas) = canary_replicas(status, target, primary.as_deref()) {
-        scale(&deployments, &names.target, replicas).await?;
+        let key = format!("scale/{ns}/{}", names.target);
+        let rv = target.metadata.resource_version.as_deref();
+        if ctx.pending.needed(&key, &replicas.to_string(), rv) {
+            scale(&deployments, &names.target, replicas).await?;
+            ctx.pending.wrote(&key, &replicas.to_string(), rv);
+        }
     }
     Ok(())
 }

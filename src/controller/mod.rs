@@ -8,6 +8,7 @@
 mod converge;
 mod finalize;
 pub mod observe;
+mod pending;
 mod record;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct Ctx {
     /// True once every watch cache has synced; reconciles wait for it, since a decision
     /// made on a half-filled cache would take a missing object for a deleted one.
     pub synced: Arc<std::sync::atomic::AtomicBool>,
+    /// Writes in flight, so a reconcile on a lagging cache does not repeat them.
+    pub pending: pending::Pending,
     pub config: Config,
     pub recorder: Recorder,
     pub prometheus: Prometheus,
@@ -151,6 +154,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         synced: synced.clone(),
+        pending: pending::Pending::default(),
         recorder: Recorder::new(client.clone(), Reporter::from("serin")),
         prometheus: Prometheus::default(),
         telemetry: telemetry.clone(),
