@@ -1,6 +1,6 @@
 //! Leader election on a coordination.k8s.io Lease (kube-lease-manager). Only the holder
 //! of the Lease runs the controller; a replica that loses the Lease stops acting at once
-//! and exits, so a restarted pod competes again from a clean state. Because every step's
+//! and stands by, competing again with fresh watches when it next wins the Lease. Because every step's
 //! start is in the Canary's status, the new leader neither repeats nor rushes a step.
 
 use std::time::Duration;

@@ -239,27 +239,67 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             identity: serin::leader::identity(),
             duration: args.leader_election_duration,
         };
-        let mut c = election.join(client.clone()).await?;
-        tracing::info!(lease = %election.lease_name, namespace = %election.namespace, identity = %election.identity, "waiting for leadership");
-        // A standby is healthy and ready; it just does not act.
-        ready.store(true, std::sync::atomic::Ordering::SeqCst);
-        tokio::select! {
-            leading = c.leading() => if !leading { anyhow::bail!("leader election stopped") },
-            _ = &mut shutdown => { c.release().await; return Ok(()); }
-        }
-        tracing::info!(identity = %election.identity, "leading");
-        ready.store(false, std::sync::atomic::Ordering::SeqCst);
-        candidate = Some(c);
+        tracing::info!(lease = %election.lease_name, namespace = %election.namespace, identity = %election.identity, "joining leader election");
+        candidate = Some(election.join(client.clone()).await?);
     }
-    let lost = candidate
-        .as_ref()
-        .map(|c| serin::leader::Candidate::lost(c.is_leader.clone()));
+    loop {
+        if let Some(c) = candidate.as_mut() {
+            // A standby is healthy and ready; it just does not act.
+            ready.store(true, std::sync::atomic::Ordering::SeqCst);
+            tokio::select! {
+                leading = c.leading() => if !leading { anyhow::bail!("leader election stopped") },
+                _ = &mut shutdown => break,
+            }
+            tracing::info!("leading");
+            ready.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        match lead(
+            &client,
+            &config,
+            &telemetry,
+            &ready,
+            candidate.as_ref(),
+            &mut shutdown,
+        )
+        .await
+        {
+            Term::Shutdown => break,
+            Term::LostLease => {
+                tracing::warn!("lost the leader Lease: stopped acting, standing by");
+            }
+            Term::Stopped => anyhow::bail!("the controller stopped unexpectedly"),
+        }
+    }
+    if let Some(c) = candidate {
+        c.release().await;
+    }
+    Ok(())
+}
+
+/// How a term of running the controller ended.
+enum Term {
+    Shutdown,
+    LostLease,
+    Stopped,
+}
+
+/// Runs the controller until shutdown, the loss of the Lease, or its own end. Each term
+/// starts from fresh watches, so a replica that leads again acts on current state only.
+async fn lead(
+    client: &kube::Client,
+    config: &serin::controller::Config,
+    telemetry: &Arc<serin::telemetry::Telemetry>,
+    ready: &Arc<AtomicBool>,
+    candidate: Option<&serin::leader::Candidate>,
+    shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Term {
+    let lost = candidate.map(|c| serin::leader::Candidate::lost(c.is_leader.clone()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(serin::controller::run(
-        client,
-        config,
-        telemetry,
-        ready,
+        client.clone(),
+        config.clone(),
+        telemetry.clone(),
+        ready.clone(),
         async move {
             let _ = stop_rx.await;
         },
@@ -272,34 +312,30 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     tokio::pin!(lost);
-    let mut lost_leadership = false;
-    let mut finished = false;
-    tokio::select! {
+    let term = tokio::select! {
         r = &mut controller => {
-            finished = true;
             if let Err(e) = r {
                 tracing::error!(error = %e, "the controller stopped unexpectedly");
             }
+            return Term::Stopped;
         }
-        _ = &mut shutdown => tracing::info!("shutting down"),
-        _ = &mut lost => {
-            tracing::error!("lost the leader Lease: stopping");
-            lost_leadership = true;
+        _ = shutdown.as_mut() => {
+            tracing::info!("shutting down");
+            Term::Shutdown
         }
-    }
+        _ = &mut lost => Term::LostLease,
+    };
     let _ = stop_tx.send(());
     // In-flight reconciles get a moment to finish; an unreachable API server must not
-    // hold the process hostage.
-    if !finished {
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut controller).await;
+    // hold the process hostage. Past that, the task is aborted: a replica without the
+    // Lease must not act.
+    if tokio::time::timeout(Duration::from_secs(5), &mut controller)
+        .await
+        .is_err()
+    {
+        controller.abort();
     }
-    if let Some(c) = candidate {
-        c.release().await;
-    }
-    if lost_leadership {
-        anyhow::bail!("lost the leader Lease");
-    }
-    Ok(())
+    term
 }
 
 async fn shutdown_signal() {

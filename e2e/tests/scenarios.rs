@@ -480,7 +480,10 @@ async fn scraped_weight(port: u16) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s12_metrics_follow_the_steps() {
-    let s = initialized("metrics", ANALYSIS, "").await;
+    // Steps of 5s, scraped every 100ms: each weight is on the gauge long enough to be seen
+    // even when the machine is busy.
+    let slow = ANALYSIS.replace("interval: 3s", "interval: 5s");
+    let s = initialized("metrics", &slow, "").await;
     for (path, want) in [("healthz", "ok"), ("readyz", "ready")] {
         let resp = reqwest::get(format!("http://127.0.0.1:{}/{path}", s.metrics_port))
             .await
@@ -491,16 +494,21 @@ async fn s12_metrics_follow_the_steps() {
     s.apply(&podinfo("6.0.1", &[]));
     let mut seen = std::collections::BTreeSet::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while s.status("podinfo").await.phase != Some(Phase::Succeeded) {
+    // Until the gauge is back at 0 after the last step (traffic back on the primary).
+    loop {
         assert!(
             std::time::Instant::now() < deadline,
             "no promotion; weights scraped: {seen:?}"
         );
         if let Some(w) = scraped_weight(s.metrics_port).await {
             seen.insert(w);
+            if w == 0 && seen.contains(&60) {
+                break;
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    s.wait_phase("podinfo", Phase::Succeeded, 60).await;
     for w in [20, 40, 60] {
         assert!(seen.contains(&w), "weight {w} never scraped: {seen:?}");
     }
@@ -530,7 +538,7 @@ async fn s13_leader_failover_mid_rollout() {
         "--leader-election-namespace",
         &s.ns.clone(),
         "--leader-election-duration",
-        "3s",
+        "6s",
     ];
     let (_, _) = s.start_replica(&ha);
     let (_, _) = s.start_replica(&ha);

@@ -169,20 +169,23 @@ pub async fn run(
     });
 
     let caches = [
-        deployments.clone().wait_until_ready_boxed(),
-        services.clone().wait_until_ready_boxed(),
-        virtual_services.clone().wait_until_ready_boxed(),
-        destination_rules.clone().wait_until_ready_boxed(),
-        templates.clone().wait_until_ready_boxed(),
-        canaries.clone().wait_until_ready_boxed(),
+        ("deployments", deployments.clone().wait_until_ready_boxed()),
+        ("services", services.clone().wait_until_ready_boxed()),
+        (
+            "virtualservices",
+            virtual_services.clone().wait_until_ready_boxed(),
+        ),
+        (
+            "destinationrules",
+            destination_rules.clone().wait_until_ready_boxed(),
+        ),
+        (
+            "metrictemplates",
+            templates.clone().wait_until_ready_boxed(),
+        ),
+        ("canaries", canaries.clone().wait_until_ready_boxed()),
     ];
-    tokio::spawn(async move {
-        if futures::future::try_join_all(caches).await.is_ok() {
-            info!("watch caches synced");
-            synced.store(true, std::sync::atomic::Ordering::SeqCst);
-            ready.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
+    tokio::spawn(wait_for_caches(caches, synced, ready));
     // Templates only feed the cache; a change to one is seen at the next step.
     tokio::spawn(tpl_stream.for_each(|_| async {}));
 
@@ -218,6 +221,57 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// Marks serin synced (and ready) once every cache has its first list, and says which
+/// caches it is still waiting for every ten seconds until then: a cache that never syncs
+/// (a missing CRD, a forbidden resource) must not go unexplained.
+async fn wait_for_caches(
+    caches: [(
+        &'static str,
+        futures::future::BoxFuture<'static, Result<(), reflector::store::WriterDropped>>,
+    ); 6],
+    synced: Arc<std::sync::atomic::AtomicBool>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let waiting = Arc::new(std::sync::Mutex::new(
+        caches.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+    ));
+    let all = futures::future::join_all(caches.into_iter().map(|(name, fut)| {
+        let waiting = waiting.clone();
+        async move {
+            let ok = fut.await.is_ok();
+            if let Ok(mut w) = waiting.lock() {
+                w.retain(|n| *n != name);
+            }
+            tracing::debug!(cache = name, "watch cache synced");
+            ok
+        }
+    }));
+    tokio::pin!(all);
+    // Re-polled every second as well as on wake-ups, so a missed wake-up costs a second,
+    // not the whole run; what is still missing is reported every ten seconds.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks = 0u32;
+    loop {
+        tokio::select! {
+            results = &mut all => {
+                if results.iter().all(|ok| *ok) {
+                    info!("watch caches synced");
+                    synced.store(true, std::sync::atomic::Ordering::SeqCst);
+                    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                return;
+            }
+            _ = tick.tick() => {
+                ticks += 1;
+                if ticks.is_multiple_of(10) {
+                    let names = waiting.lock().map(|w| w.join(", ")).unwrap_or_default();
+                    warn!(waiting_for = %names, "watch caches not synced yet");
+                }
+            }
+        }
+    }
 }
 
 trait WaitBoxed {
