@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::schema::{any_object, any_object_list, int_or_string};
+use super::schema::{any_object, any_object_list, int_or_string, interval};
 use super::status::CanaryStatus;
 
 /// Default of `progressDeadlineSeconds`, as in Flagger.
@@ -77,7 +77,7 @@ pub struct CanarySpec {
     /// Seconds each wait (canary ready, primary rollout, promotion) may last before the
     /// rollout fails; counted from when that wait began. Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2147483647))]
     pub progress_deadline_seconds: Option<i32>,
 
     /// Promote every new revision without analysis (readiness and deadlines still apply).
@@ -110,6 +110,7 @@ pub struct TargetRef {
     pub api_version: Option<String>,
     /// Kind of the target; serin implements `Deployment`.
     #[x_kube(validation = Rule::new("self in ['Deployment', 'DaemonSet', 'Service']").message("targetRef.kind must be Deployment, DaemonSet or Service"))]
+    #[schemars(length(max = 63))]
     pub kind: String,
     /// Name of the target, in the Canary's namespace.
     #[schemars(length(min = 1))]
@@ -221,11 +222,11 @@ pub struct CanaryService {
 pub struct CanaryAnalysis {
     /// Time between two steps, e.g. `1m`. Default 60s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "interval")]
     pub interval: Option<String>,
     /// Failed checks after which the rollout is rolled back. Default 1 when unset or 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 2147483647))]
     pub threshold: Option<i32>,
     /// Largest canary weight before promotion. Default 100 (or the last of `stepWeights`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,7 +239,7 @@ pub struct CanaryAnalysis {
     /// Absolute weights of the steps, increasing (takes precedence over `stepWeight`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.all(w, w >= 1 && w <= 100)").message("stepWeights must be between 1 and 100"))]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 100), extend("x-kubernetes-list-type" = "set"))]
     pub step_weights: Option<Vec<i32>>,
     /// Weight moved back to the primary per step during promotion; 0 means all at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,7 +247,7 @@ pub struct CanaryAnalysis {
     pub step_weight_promotion: Option<i32>,
     /// Number of iterations (A/B testing and blue/green; not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 2147483647))]
     pub iterations: Option<i32>,
     /// A/B testing matches (not supported yet).
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
@@ -271,8 +272,9 @@ pub struct CanaryAnalysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object")]
     pub session_affinity: Option<Value>,
-    /// Metric checks run at every step.
+    /// Metric checks run at every step (at most 32).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
     pub metrics: Vec<CanaryMetric>,
     /// Webhooks (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -290,11 +292,11 @@ pub struct CanaryAnalysis {
 #[x_kube(validation = Rule::new("has(self.templateRef) || self.name in ['request-success-rate', 'request-duration'] || has(self.query)").message("a metric needs a templateRef unless it is the builtin request-success-rate or request-duration"))]
 pub struct CanaryMetric {
     /// Name of the metric; `request-success-rate` and `request-duration` are builtin.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Query window, e.g. `1m`. Default 1m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "interval")]
     pub interval: Option<String>,
     /// Accepted range of the value; request-duration is in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,18 @@ use std::time::Duration;
 /// Pattern the CRD schema enforces on every duration field.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
 
+/// Longest duration text the schema accepts; with the pattern this keeps CEL's cost
+/// estimate for the rule below small, and no real interval needs more characters.
+pub const DURATION_MAX_LENGTH: u32 = 32;
+
+/// Largest interval (analysis step or metric window) serin accepts. A day is longer than
+/// any sensible step; the bound keeps every time computation far from overflow.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// The same bound in the CRD schema, as a CEL rule (`duration()` parses Go durations,
+/// which the pattern's values are).
+pub const MAX_INTERVAL_RULE: &str = "duration(self) <= duration('24h')";
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid duration {0:?}: expected a number with a unit (ms, s, m, h), e.g. 30s or 1m30s")]
 pub struct DurationError(pub String);

@@ -30,3 +30,19 @@ pub fn int_or_string(_: &mut SchemaGenerator) -> Schema {
         "x-kubernetes-int-or-string": true
     })
 }
+
+/// A Flagger-style duration of at most [`super::duration::MAX_INTERVAL`]: the pattern
+/// refuses malformed text, the CEL rule refuses values beyond a day.
+pub fn interval(_: &mut SchemaGenerator) -> Schema {
+    use super::duration::{DURATION_MAX_LENGTH, DURATION_PATTERN, MAX_INTERVAL_RULE};
+    json_schema!({
+        "type": "string",
+        "nullable": true,
+        "maxLength": DURATION_MAX_LENGTH,
+        "pattern": DURATION_PATTERN,
+        "x-kubernetes-validations": [{
+            "rule": MAX_INTERVAL_RULE,
+            "message": "must be at most 24h"
+        }]
+    })
+}
