@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::api::duration::MAX_INTERVAL;
 use crate::api::{CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration};
 
 /// Effective settings of one Canary.
@@ -67,6 +68,14 @@ impl Settings {
             field: "interval",
             message: e.to_string(),
         })?;
+        // The schema refuses more than a day; a Canary stored before that rule (or by a
+        // server that skipped it) must still never reach the date arithmetic.
+        if interval > MAX_INTERVAL {
+            return Err(SpecError::Analysis {
+                field: "interval",
+                message: format!("{interval_text:?} is longer than the maximum of 24h"),
+            });
+        }
         let threshold = analysis.threshold.filter(|t| *t > 0).unwrap_or(1);
         let steps = steps(
             analysis.step_weight,
@@ -130,6 +139,20 @@ fn steps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_beyond_a_day_is_invalid_not_a_crash() {
+        for text in ["100000000000h", "2562047788015215h", "25h", "86401s"] {
+            let spec: CanarySpec = serde_json::from_value(serde_json::json!({
+                "targetRef": {"kind": "Deployment", "name": "app"},
+                "service": {"port": 80},
+                "analysis": {"interval": text, "stepWeight": 10},
+            }))
+            .unwrap();
+            let err = Settings::from_spec(&spec, "istio", Duration::from_secs(1)).unwrap_err();
+            assert!(err.to_string().contains("maximum of 24h"), "{text}: {err}");
+        }
+    }
 
     #[test]
     fn step_weight_goes_up_to_max_weight() {
