@@ -451,6 +451,29 @@ async fn s11_bad_input_is_refused_with_the_field_named() {
             ),
             "targetRef",
         ),
+        // Beyond what a step may last: refused, never a crash at the first step.
+        (base.replace("interval: 3s", "interval: 25h"), "interval"),
+        (
+            base.replace("interval: 3s", "interval: 100000000000h"),
+            "interval",
+        ),
+        (
+            base.replace("threshold: 3", "threshold: 2147483648"),
+            "threshold",
+        ),
+        // Names serin derives from: refused at apply time, not by a later write.
+        (
+            base.replace("    name: podinfo\n", "    name: 1digit\n"),
+            "targetRef.name",
+        ),
+        (
+            base.replace("    name: podinfo\n", "    name: dot.ted\n"),
+            "targetRef.name",
+        ),
+        (
+            base.replace("    port: 9898\n", "    port: 9898\n    name: Bad_Name\n"),
+            "service.name",
+        ),
     ];
     for (manifest, field) in cases {
         let err =

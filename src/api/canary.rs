@@ -41,6 +41,7 @@ pub const DEFAULT_METRIC_INTERVAL: &str = "1m";
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.lastFailedCheck","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.service.name) || size(self.targetRef.name) <= 55 && self.targetRef.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("targetRef.name also names the Services and the VirtualService, so it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter) of at most 55 characters, leaving room for -primary and -canary; otherwise set service.name"))]
 pub struct CanarySpec {
     /// Service mesh or ingress that shifts the traffic; overrides `--mesh-provider`.
     /// serin implements `istio`; other Flagger providers are accepted and reported as unsupported.
@@ -113,7 +114,10 @@ pub struct TargetRef {
     #[schemars(length(max = 63))]
     pub kind: String,
     /// Name of the target, in the Canary's namespace.
-    #[schemars(length(min = 1))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
 }
 
@@ -132,8 +136,13 @@ pub struct CustomMetadata {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryService {
-    /// Name of the apex Service and VirtualService; default the target's name.
+    /// Name of the apex Service and VirtualService; default the target's name. A DNS-1035
+    /// label of at most 55 characters, leaving room for `-primary` and `-canary`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 55),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: Option<String>,
     /// Port the Services expose.
     #[schemars(range(min = 1, max = 65535))]
