@@ -15,18 +15,9 @@ pub fn sandbox() -> &'static Sandbox {
     sandbox::shared()
 }
 
-/// The serin binary built next to this test.
-fn serin_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = dir.join("serin");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
-}
+#[path = "../common/serin_bin.rs"]
+mod serin_bin;
+use serin_bin::serin_bin;
 
 /// Runs kubectl against the sandbox; returns stdout, or panics with stderr.
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
