@@ -321,11 +321,13 @@ fn carry_allocated(old: &Value, obj: &mut Value) {
 fn validate(def: &ResourceDef, ctx: &WriteCtx, old: Option<&Value>, obj: &Value) -> Vec<Cause> {
     if def.builtin {
         let mut causes = validation::metadata(&def.group, &def.kind, obj);
+        causes.extend(validation::metachecks::object_meta(obj));
         causes.extend(validation::builtin(&def.group, &def.kind, obj, old));
         return causes;
     }
     // Custom resources: the schema checks check metadata.name themselves.
     let mut causes = validation::labels(obj);
+    causes.extend(validation::metachecks::object_meta(obj));
     if let Some(schema) = def.version(&ctx.version).and_then(|v| v.schema.as_ref()) {
         causes.extend(
             schema::validate(schema, obj, old)
