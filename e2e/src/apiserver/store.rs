@@ -282,6 +282,20 @@ impl Store {
         Some(last)
     }
 
+    /// Opens the collection of a newly served kind, its history starting now: like a
+    /// real server's watch cache, which starts from a list at the current revision, it
+    /// answers a watch from any earlier resourceVersion with "too old". An existing
+    /// collection is left as it is.
+    pub fn open_collection(&mut self, storage: &str) {
+        let floor = self.rv;
+        self.collections
+            .entry(storage.to_string())
+            .or_insert_with(|| Collection {
+                floor,
+                ..Collection::new()
+            });
+    }
+
     /// Forgets a whole (empty) collection: its watchers' streams end.
     pub fn drop_collection(&mut self, storage: &str) {
         self.collections.remove(storage);
