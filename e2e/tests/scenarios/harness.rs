@@ -19,6 +19,17 @@ pub fn sandbox() -> &'static Sandbox {
 mod serin_bin;
 use serin_bin::serin_bin;
 
+/// Seconds to allow the garbage collector for dependents of a Canary. A real collector
+/// discovers a new CRD kind only at its next discovery resync (every 30 s); the
+/// sandbox collects at once.
+pub fn gc_secs() -> u64 {
+    if std::env::var_os(sandbox::ATTACH_ENV).is_some() {
+        60
+    } else {
+        30
+    }
+}
+
 /// Runs kubectl against the sandbox; returns stdout, or panics with stderr.
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
     let out = kubectl_result(args, stdin);
