@@ -169,9 +169,9 @@ fn workload(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
         }
     }
     if spec["replicas"].as_i64().is_some_and(|r| r < 0) {
-        causes.push(invalid(
+        causes.push(invalid_value(
             "spec.replicas",
-            &spec["replicas"].to_string(),
+            &spec["replicas"],
             "must be greater than or equal to 0",
         ));
     }
@@ -204,9 +204,9 @@ fn service(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     for (i, p) in ports.into_iter().flatten().enumerate() {
         match p["port"].as_i64() {
             None => causes.push(required(&format!("spec.ports[{i}].port"), "")),
-            Some(port) if !(1..=65535).contains(&port) => causes.push(invalid(
+            Some(port) if !(1..=65535).contains(&port) => causes.push(invalid_value(
                 &format!("spec.ports[{i}].port"),
-                &port.to_string(),
+                &p["port"],
                 "must be between 1 and 65535, inclusive",
             )),
             Some(_) => {}
@@ -245,18 +245,18 @@ fn hpa(obj: &Value) -> Vec<Cause> {
     }
     let max = spec["maxReplicas"].as_i64().unwrap_or(0);
     if max < 1 {
-        causes.push(invalid(
+        causes.push(invalid_value(
             "spec.maxReplicas",
-            &max.to_string(),
+            &serde_json::json!(max),
             "must be greater than or equal to 1",
         ));
     }
     if let Some(min) = spec["minReplicas"].as_i64()
         && min > max
     {
-        causes.push(invalid(
+        causes.push(invalid_value(
             "spec.minReplicas",
-            &min.to_string(),
+            &serde_json::json!(min),
             "must be less than or equal to maxReplicas",
         ));
     }
