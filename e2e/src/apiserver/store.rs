@@ -78,7 +78,9 @@ pub type Feed = broadcast::Receiver<Arc<Change>>;
 #[derive(Debug)]
 pub struct TooOld {
     pub requested: u64,
-    pub oldest: u64,
+    /// The newest resourceVersion still too old (a real watch cache names the same:
+    /// its list revision, or the revision before its oldest kept event).
+    pub floor: u64,
 }
 
 const BROADCAST_CAPACITY: usize = 8192;
@@ -355,7 +357,7 @@ impl Store {
         if since < coll.floor {
             return Err(TooOld {
                 requested: since,
-                oldest: coll.floor + 1,
+                floor: coll.floor,
             });
         }
         let backlog = coll
