@@ -73,6 +73,14 @@ fn build(target_dir: &Path, profile: &str) -> Result<(), String> {
     // The cargo that built this test, so toolchain overrides carry over.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let mut cmd = Command::new(cargo);
+    // Cargo runs a test with variables describing the test's own package; build scripts
+    // watch some of them (ring's watches CARGO_PKG_NAME), so passing them on would
+    // make this build and the next `cargo test` rebuild each other's dependencies.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_for_the_test) {
+            cmd.env_remove(&name);
+        }
+    }
     cmd.current_dir(workspace)
         .args(["build", "--quiet", "-p", "serin", "--bin", "serin"])
         .arg("--manifest-path")
@@ -94,4 +102,21 @@ fn build(target_dir: &Path, profile: &str) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
+}
+
+/// The variables cargo sets for the test process itself, rather than the user's.
+fn set_for_the_test(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+    ];
+    const NAMES: &[&str] = &[
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
 }
