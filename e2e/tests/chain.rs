@@ -60,7 +60,13 @@ async fn create_virtual_service(client: &kube::Client, ns: &str, yaml: &str) {
         "v1",
         "VirtualService",
     ));
-    let object: DynamicObject = serde_saphyr::from_str(yaml).expect("virtual service yaml");
+    let mut object: DynamicObject = serde_saphyr::from_str(yaml).expect("virtual service yaml");
+    // A real API server refuses a custom resource without `kind` (400 "Object 'Kind' is
+    // missing"); built-in kinds get theirs from the URL, custom resources do not.
+    object.types = Some(kube::api::TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    });
     let api = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource);
     api.create(&PostParams::default(), &object)
         .await

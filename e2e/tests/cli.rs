@@ -9,20 +9,9 @@ use std::time::{Duration, Instant};
 
 use serin_sandbox::apiserver::{ApiServer, ApiServerConfig};
 
-fn serin_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("serin");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
-}
+#[path = "common/serin_bin.rs"]
+mod serin_bin;
+use serin_bin::serin_bin;
 
 fn kubeconfig_for(url: &str, dir: &Path) -> PathBuf {
     let path = dir.join(format!(

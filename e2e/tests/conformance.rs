@@ -17,10 +17,13 @@ mod conformance {
     mod crds;
     mod discovery;
     mod events;
+    mod expiry;
     mod fixtures;
     mod gc;
+    mod integers;
     mod lists;
     mod patches;
+    mod refusals;
     mod sandbox;
     mod semantics;
     mod tables;

@@ -6,7 +6,7 @@ mod scenarios {
     pub mod harness;
 }
 
-use scenarios::harness::{ANALYSIS, Scenario, canary, kubectl, kubectl_result, podinfo};
+use scenarios::harness::{ANALYSIS, Scenario, canary, gc_secs, kubectl, kubectl_result, podinfo};
 use serin::api::{Phase, Verdict};
 
 fn weights(s: &Scenario) -> String {
@@ -358,7 +358,7 @@ spec:
         &["delete", "-n", &s2.ns, "canary/podinfo", "--timeout=60s"],
         None,
     );
-    s2.wait_status("podinfo", 30, "owned objects collected", |_| {
+    s2.wait_status("podinfo", gc_secs(), "owned objects collected", |_| {
         kubectl_result(&["get", "-n", &s2.ns, "deployment/podinfo-primary"], None).is_err()
             && kubectl_result(&["get", "-n", &s2.ns, "virtualservice/podinfo"], None).is_err()
             && kubectl_result(&["get", "-n", &s2.ns, "service/podinfo-canary"], None).is_err()

@@ -321,11 +321,13 @@ fn carry_allocated(old: &Value, obj: &mut Value) {
 fn validate(def: &ResourceDef, ctx: &WriteCtx, old: Option<&Value>, obj: &Value) -> Vec<Cause> {
     if def.builtin {
         let mut causes = validation::metadata(&def.group, &def.kind, obj);
+        causes.extend(validation::metachecks::object_meta(obj));
         causes.extend(validation::builtin(&def.group, &def.kind, obj, old));
         return causes;
     }
     // Custom resources: the schema checks check metadata.name themselves.
     let mut causes = validation::labels(obj);
+    causes.extend(validation::metachecks::object_meta(obj));
     if let Some(schema) = def.version(&ctx.version).and_then(|v| v.schema.as_ref()) {
         causes.extend(
             schema::validate(schema, obj, old)
@@ -341,7 +343,9 @@ fn validate(def: &ResourceDef, ctx: &WriteCtx, old: Option<&Value>, obj: &Value)
 }
 
 /// `generation` counts changes outside metadata (and outside status for kinds with a
-/// status subresource).
+/// status subresource). A Deployment also counts changes of its annotations: its
+/// controller copies them onto the ReplicaSets, so an annotation change is work to
+/// observe (the apps strategy's `PrepareForUpdate`; ReplicaSets count spec only).
 fn bump_generation(def: &ResourceDef, old: &Value, obj: &mut Value) {
     if !def.generation {
         return;
@@ -359,8 +363,19 @@ fn bump_generation(def: &ResourceDef, old: &Value, obj: &mut Value) {
         .chain(b.keys())
         .filter(|k| counted(k))
         .any(|k| a.get(k) != b.get(k));
-    if changed {
+    let annotated = def.builtin
+        && def.group == "apps"
+        && def.kind == "Deployment"
+        && annotations(old) != annotations(obj);
+    if changed || annotated {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(0);
         obj["metadata"]["generation"] = json!(generation + 1);
     }
+}
+
+/// The annotations, with none and an empty map alike (the server compares semantically).
+fn annotations(obj: &Value) -> Option<&Map<String, Value>> {
+    obj["metadata"]["annotations"]
+        .as_object()
+        .filter(|m| !m.is_empty())
 }

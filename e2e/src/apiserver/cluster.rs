@@ -208,6 +208,9 @@ impl Cluster {
     fn after_write(&mut self, def: &ResourceDef, stored: &Value) {
         if def.storage == crd::CRD_STORAGE {
             crd::register(&mut self.registry, stored);
+            if let Some(storage) = crd::storage_of_crd(stored) {
+                self.store.open_collection(&storage);
+            }
         }
         let owners = stored["metadata"]["ownerReferences"].as_array();
         let dangling = owners.is_some_and(|refs| {

@@ -76,6 +76,9 @@ impl Cluster {
         let Some(current) = self.get(def, key) else {
             return Err(ApiError::not_found(&def.group, &def.plural, &key.1));
         };
+        if def.storage == NAMESPACES {
+            refuse_immortal(&key.1)?;
+        }
         check_preconditions(def, &current, opts)?;
         if opts.dry_run {
             return Ok((*current).clone());
@@ -349,6 +352,21 @@ impl Cluster {
         obj["metadata"]["finalizers"] = json!(rest);
         self.put_or_remove(&def, obj);
     }
+}
+
+/// The namespaces a cluster cannot work without: the namespace lifecycle admission
+/// plugin forbids deleting them (`kube-node-lease` is not among them).
+const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
+
+fn refuse_immortal(name: &str) -> ApiResult<()> {
+    if !IMMORTAL.contains(&name) {
+        return Ok(());
+    }
+    let mut err = ApiError::forbidden(format!(
+        "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+    ));
+    err.details = Some(json!({"name": name, "kind": "namespaces"}));
+    Err(err)
 }
 
 fn check_preconditions(def: &ResourceDef, current: &Value, opts: &DeleteOptions) -> ApiResult<()> {

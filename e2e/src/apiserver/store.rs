@@ -78,7 +78,9 @@ pub type Feed = broadcast::Receiver<Arc<Change>>;
 #[derive(Debug)]
 pub struct TooOld {
     pub requested: u64,
-    pub oldest: u64,
+    /// The newest resourceVersion still too old (a real watch cache names the same:
+    /// its list revision, or the revision before its oldest kept event).
+    pub floor: u64,
 }
 
 const BROADCAST_CAPACITY: usize = 8192;
@@ -282,6 +284,20 @@ impl Store {
         Some(last)
     }
 
+    /// Opens the collection of a newly served kind, its history starting now: like a
+    /// real server's watch cache, which starts from a list at the current revision, it
+    /// answers a watch from any earlier resourceVersion with "too old". An existing
+    /// collection is left as it is.
+    pub fn open_collection(&mut self, storage: &str) {
+        let floor = self.rv;
+        self.collections
+            .entry(storage.to_string())
+            .or_insert_with(|| Collection {
+                floor,
+                ..Collection::new()
+            });
+    }
+
     /// Forgets a whole (empty) collection: its watchers' streams end.
     pub fn drop_collection(&mut self, storage: &str) {
         self.collections.remove(storage);
@@ -341,7 +357,7 @@ impl Store {
         if since < coll.floor {
             return Err(TooOld {
                 requested: since,
-                oldest: coll.floor + 1,
+                floor: coll.floor,
             });
         }
         let backlog = coll

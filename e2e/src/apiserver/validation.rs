@@ -1,12 +1,15 @@
 //! Validation of object metadata and of built-in kinds, with the apiserver's messages
 //! (field path, `Invalid value`, `Required value`), returned as 422 causes.
 
+pub(super) mod kindchecks;
+pub(super) mod metachecks;
+
 use serde_json::Value;
 
 use super::error::Cause;
 use super::selector::from_label_selector_object;
 
-const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+pub(super) const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
@@ -15,6 +18,20 @@ pub fn invalid(field: &str, value: &str, detail: &str) -> Cause {
     Cause {
         reason: "FieldValueInvalid".into(),
         message: format!("{field}: Invalid value: \"{value}\": {detail}"),
+        field: field.into(),
+    }
+}
+
+/// An `Invalid value` of any JSON value, shown as the real server shows Go values:
+/// strings quoted, numbers and booleans bare, `null`, anything else as JSON.
+pub fn invalid_value(field: &str, value: &Value, detail: &str) -> Cause {
+    let shown = match value {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("{field}: Invalid value: {shown}: {detail}"),
         field: field.into(),
     }
 }
@@ -42,7 +59,7 @@ fn is_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-fn is_subdomain(s: &str) -> bool {
+pub(super) fn is_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_label)
 }
 
@@ -110,6 +127,10 @@ pub fn builtin(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec
         ("apps", "Deployment" | "ReplicaSet") => workload(obj, old),
         ("", "Service") => service(obj, old),
         ("autoscaling", "HorizontalPodAutoscaler") => hpa(obj),
+        ("", "ConfigMap") => kindchecks::config_map(obj),
+        ("", "Secret") => kindchecks::secret(obj),
+        ("", "Namespace") => kindchecks::namespace(obj),
+        ("coordination.k8s.io", "Lease") => kindchecks::lease(obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => super::crd::validate(obj),
         _ => Vec::new(),
     }
@@ -148,9 +169,9 @@ fn workload(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
         }
     }
     if spec["replicas"].as_i64().is_some_and(|r| r < 0) {
-        causes.push(invalid(
+        causes.push(invalid_value(
             "spec.replicas",
-            &spec["replicas"].to_string(),
+            &spec["replicas"],
             "must be greater than or equal to 0",
         ));
     }
@@ -183,9 +204,9 @@ fn service(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     for (i, p) in ports.into_iter().flatten().enumerate() {
         match p["port"].as_i64() {
             None => causes.push(required(&format!("spec.ports[{i}].port"), "")),
-            Some(port) if !(1..=65535).contains(&port) => causes.push(invalid(
+            Some(port) if !(1..=65535).contains(&port) => causes.push(invalid_value(
                 &format!("spec.ports[{i}].port"),
-                &port.to_string(),
+                &p["port"],
                 "must be between 1 and 65535, inclusive",
             )),
             Some(_) => {}
@@ -224,18 +245,18 @@ fn hpa(obj: &Value) -> Vec<Cause> {
     }
     let max = spec["maxReplicas"].as_i64().unwrap_or(0);
     if max < 1 {
-        causes.push(invalid(
+        causes.push(invalid_value(
             "spec.maxReplicas",
-            &max.to_string(),
+            &serde_json::json!(max),
             "must be greater than or equal to 1",
         ));
     }
     if let Some(min) = spec["minReplicas"].as_i64()
         && min > max
     {
-        causes.push(invalid(
+        causes.push(invalid_value(
             "spec.minReplicas",
-            &min.to_string(),
+            &serde_json::json!(min),
             "must be less than or equal to maxReplicas",
         ));
     }

@@ -86,7 +86,7 @@ fn start(srv: &Arc<Server>, target: &Target, req: &Req) -> ApiResult<Response> {
                 Err(too_old) => {
                     let msg = format!(
                         "too old resource version: {} ({})",
-                        too_old.requested, too_old.oldest
+                        too_old.requested, too_old.floor
                     );
                     let event = json!({"type": "ERROR", "object": ApiError::gone(msg).to_status()});
                     return Ok(stream_response(single(event)));

@@ -76,6 +76,20 @@ pub(super) fn ctx(target: &Target, req: &Req, apply: bool) -> ApiResult<WriteCtx
     })
 }
 
+/// A custom resource must name its kind: the real server decodes it without a Go type to
+/// fall back on, and answers with its decoder's error, which quotes the body. Built-in
+/// kinds take a missing kind (and apiVersion) from the URL, and so does a custom resource
+/// without `apiVersion` (the decoder does not require it yet).
+fn require_kind(def: &ResourceDef, obj: &Value, body: &[u8]) -> ApiResult<()> {
+    if def.builtin || obj["kind"].as_str().is_some_and(|k| !k.is_empty()) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "Object 'Kind' is missing in '{}'",
+        String::from_utf8_lossy(body)
+    )))
+}
+
 /// Checks and completes type meta, namespace and name against the URL.
 pub fn identity(def: &ResourceDef, target: &Target, obj: &mut Value) -> ApiResult<()> {
     if !obj.is_object() {
@@ -174,6 +188,7 @@ fn create_inner(srv: &Server, target: &Target, req: &Req) -> ApiResult<Written> 
     let def = &target.def;
     let ctx = ctx(target, req, false)?;
     let mut obj = parse_body(req.header(header::CONTENT_TYPE), &req.body)?;
+    require_kind(def, &obj, &req.body)?;
     identity(def, target, &mut obj)?;
     let generated = obj["metadata"]["name"].as_str().is_none_or(str::is_empty);
     for _ in 0..RETRIES {
@@ -205,6 +220,7 @@ fn update_inner(srv: &Server, target: &Target, req: &Req) -> ApiResult<Written> 
     write_loop(srv, target, &ctx, explicit_rv, false, |_current| {
         let mut obj = body.clone();
         if ctx.subresource.as_deref() != Some("scale") {
+            require_kind(def, &obj, &req.body)?;
             identity(def, target, &mut obj)?;
         }
         Ok(obj)

@@ -277,6 +277,17 @@ where
 /// The usual deadline of a wait (generous: a real cluster is slower).
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// The deadline of a wait for the garbage collector to delete dependents of custom
+/// resources. A real collector learns of a new CRD kind only at its next discovery
+/// resync (every 30 s), so it may take that long to start; the sandbox collects at once.
+pub fn gc_wait() -> Duration {
+    if is_remote() {
+        Duration::from_secs(60)
+    } else {
+        WAIT
+    }
+}
+
 /// The API error status of a failed call (`code`, `reason`, `message`).
 pub fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> Result<kube::core::Status> {
     match result {

@@ -5,7 +5,7 @@
 //! `get`, `delete`).
 
 use super::fixtures::{Widget, ensure_crds};
-use crate::common::{TestNs, WAIT, eventually, kubectl};
+use crate::common::{TestNs, WAIT, eventually, gc_wait, kubectl};
 use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -213,7 +213,8 @@ async fn controller_reconciles_widgets() -> Result<()> {
     ensure!(short.trim() == "widget.conformance.serin.dev/w1", "{short}");
 
     kubectl::ok(&["-n", n, "delete", "widget", "w1"]).await?;
-    eventually("the child to be garbage collected", WAIT, || async {
+    // The owner is a custom resource: a real collector may need a discovery resync.
+    eventually("the child to be garbage collected", gc_wait(), || async {
         match maps.get_opt("w1-widget").await? {
             None => Ok(Some(())),
             Some(cm) => {

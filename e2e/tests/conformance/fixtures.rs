@@ -92,6 +92,8 @@ pub fn gadget_crd() -> Value {
                             "ratio": {"type": "number"},
                             "enabled": {"type": "boolean"},
                             "tags": {"type": "array", "items": {"type": "string"}},
+                            "count": {"type": "integer", "format": "int32"},
+                            "total": {"type": "integer", "format": "int64"},
                             "minReplicas": {"type": "integer"},
                             "maxReplicas": {"type": "integer"},
                             "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}

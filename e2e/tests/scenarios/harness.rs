@@ -15,17 +15,19 @@ pub fn sandbox() -> &'static Sandbox {
     sandbox::shared()
 }
 
-/// The serin binary built next to this test.
-fn serin_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = dir.join("serin");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
+#[path = "../common/serin_bin.rs"]
+mod serin_bin;
+use serin_bin::serin_bin;
+
+/// Seconds to allow the garbage collector for dependents of a Canary. A real collector
+/// discovers a new CRD kind only at its next discovery resync (every 30 s); the
+/// sandbox collects at once.
+pub fn gc_secs() -> u64 {
+    if std::env::var_os(sandbox::ATTACH_ENV).is_some() {
+        60
+    } else {
+        30
+    }
 }
 
 /// Runs kubectl against the sandbox; returns stdout, or panics with stderr.

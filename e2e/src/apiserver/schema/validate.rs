@@ -61,11 +61,14 @@ fn check_type(node: Node<'_>, value: &Value, path: &str, errors: &mut Vec<FieldE
     let accepted = match actual {
         "null" => node.nullable(),
         "integer" => expected.contains(&"integer") || expected.contains(&"number"),
-        // A float without fraction (`2.0`) is a valid integer, as in kube-openapi.
+        // A float without fraction (`2.0`, `-0.0`) is a valid integer, as in kube-openapi,
+        // but only within JSON's exact integers (|f| < 2^53): `1e+30` is a number.
         "number" => {
             expected.contains(&"number")
                 || (expected.contains(&"integer")
-                    && value.as_f64().is_some_and(|f| f.fract() == 0.0))
+                    && value
+                        .as_f64()
+                        .is_some_and(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0))
         }
         other => expected.contains(&other),
     };
