@@ -110,7 +110,7 @@ pub fn builtin(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec
         ("apps", "Deployment" | "ReplicaSet") => workload(obj, old),
         ("", "Service") => service(obj, old),
         ("autoscaling", "HorizontalPodAutoscaler") => hpa(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => super::crd::validate(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => super::crd::validate(obj, old),
         _ => Vec::new(),
     }
 }
