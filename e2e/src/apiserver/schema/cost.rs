@@ -79,7 +79,8 @@ impl Total {
             return;
         }
         self.costliest.push((path, cost));
-        self.costliest.sort_by(|a, b| b.1.cmp(&a.1));
+        self.costliest
+            .sort_by_key(|&(_, cost)| std::cmp::Reverse(cost));
         self.costliest.truncate(4);
     }
 }
@@ -219,7 +220,7 @@ fn guard_mul(base: u64, times: u64) -> u64 {
     if base == 0 {
         0
     } else {
-        base.checked_mul(times).unwrap_or(u64::MAX)
+        base.saturating_mul(times)
     }
 }
 
