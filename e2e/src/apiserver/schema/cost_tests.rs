@@ -271,3 +271,42 @@ fn serins_crd_needs_max_items_on_step_weights() {
     );
     assert!(validate_crd_costs(&serin_crd(Some(100)), None).is_empty());
 }
+
+#[test]
+fn nested_unbounded_lists_count_every_item_once() {
+    // Ints inside lists inside an unbounded list: however they are nested, a request holds
+    // at most 3145728 / (1 + 1) = 1572864 of them. The rule costs `>=` 2, `<=` 2, `self % 2`
+    // 1 + 1 and `== 0` ceil(min(1, 1) * 0.1) = 1 plus 2: 7, so 11010048 in all.
+    let item = json!({"type": "integer",
+        "x-kubernetes-validations": [{"rule": "self >= 1 && self <= 100 && self % 2 == 0"}]});
+    let nested = json!({"type": "array", "items": {"type": "array", "items": item}});
+    let errors = validate_crd_costs(&crd(vec![version("v1", nested)]), None);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .field
+            .ends_with("steps].items.items.x-kubernetes-validations[0].rule")
+    );
+    assert!(
+        errors[0].message.contains("by factor of 1.101005x"),
+        "{}",
+        errors[0].message
+    );
+    // Bounding the outer list alone changes nothing: the inner lists are still unbounded,
+    // and under an unbounded list the request size is the bound.
+    let rule = json!([{"rule": "self >= 1 && self <= 100 && self % 2 == 0"}]);
+    let mut outer_only = json!({"type": "array", "maxItems": 10,
+        "items": {"type": "array", "items": {"type": "integer"}}});
+    outer_only["items"]["items"]["x-kubernetes-validations"] = rule.clone();
+    let errors = validate_crd_costs(&crd(vec![version("v1", outer_only.clone())]), None);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("by factor of 1.101005x"),
+        "{}",
+        errors[0].message
+    );
+    // Bounds on both levels multiply: 10 lists of 1000 ints, 7 * 10000.
+    let mut both = outer_only;
+    both["items"]["maxItems"] = json!(1000);
+    assert!(validate_crd_costs(&crd(vec![version("v1", both)]), None).is_empty());
+}
