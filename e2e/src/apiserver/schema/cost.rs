@@ -12,6 +12,7 @@ mod calls;
 mod decl;
 mod estimate;
 mod library;
+mod signatures;
 mod types;
 
 use cel::IdedExpr;

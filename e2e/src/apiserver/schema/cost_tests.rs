@@ -310,3 +310,28 @@ fn nested_unbounded_lists_count_every_item_once() {
     both["items"]["maxItems"] = json!(1000);
     assert!(validate_crd_costs(&crd(vec![version("v1", both)]), None).is_empty());
 }
+
+#[test]
+fn every_construct_gets_a_cost() {
+    // Optional selects and defaults: `_?._` 1 + (self 1 + 0) = 2, `orValue` 1 + 0 + 2 = 3,
+    // `> 0` 1 + 3 + 0.
+    let object = json!({"type": "object", "properties": {
+        "x": {"type": "integer"}, "m": {"type": "object", "maxProperties": 4,
+            "additionalProperties": {"type": "string", "maxLength": 8}},
+        "t": {"type": "string", "format": "date-time"}, "q": {"x-kubernetes-int-or-string": true}}});
+    assert_eq!(cost(object.clone(), "self.?x.orValue(0) > 0"), 4);
+    for rule in [
+        "self.m.all(k, self.m[k].size() < 4)",
+        "self.m.exists_one(k, k.startsWith('a'))",
+        "self.m.map(k, self.m[k]).filter(v, v.matches('^a')).size() > 0",
+        "timestamp(self.t) < timestamp('2030-01-01T00:00:00Z')",
+        "type(self.q) == string ? self.q.endsWith('%') : self.q > 0",
+        "[1, 2].all(i, i > 0) && {'a': 1}.exists(k, k == 'a')",
+        "self.m.all(k, k.lowerAscii().split('-').join('.').size() < 64)",
+        "!has(self.x) || dyn(self.x) + 1 > 0",
+        "self.x in [1, 2, 3] && 'a' + 'b' == 'ab'",
+    ] {
+        let c = cost(object.clone(), rule);
+        assert!(c > 0 && c < u64::MAX, "{rule}: {c}");
+    }
+}
