@@ -335,3 +335,19 @@ fn every_construct_gets_a_cost() {
         assert!(c > 0 && c < u64::MAX, "{rule}: {c}");
     }
 }
+
+#[test]
+fn list_extension_functions_cost_per_pair() {
+    // `sort` compares every pair: 10 * 10 * 2 + 1 (call) + 10 (new list), plus `self`: 212.
+    // `==` costs ceil(min(100, 10) * 0.1) = 1 (cel-go sizes the sorted list as 10 * 10),
+    // plus both sides.
+    assert_eq!(
+        cost(ints(json!({"maxItems": 10})), "self.sort() == self"),
+        214
+    );
+    // `slice(0, 3)` copies 3 items: 3 + 1 + 10, plus `self`; `size()` 1 more.
+    assert_eq!(
+        cost(ints(json!({"maxItems": 10})), "size(self.slice(0, 3)) < 5"),
+        17
+    );
+}

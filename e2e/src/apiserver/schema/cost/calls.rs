@@ -177,6 +177,12 @@ fn overloads(name: &str, target: Option<&Ty<'_>>, args: &[Operand<'_, '_>]) -> V
         ("strings.quote", None) => found.push("strings_quote"),
         ("sets.contains" | "sets.intersects", None) if args.len() == 2 => found.push("sets_1"),
         ("sets.equivalent", None) if args.len() == 2 => found.push("sets_2"),
+        ("slice", Some(_)) if args.len() == 2 => found.push("list_slice"),
+        ("flatten", Some(_)) if args.len() <= 1 => found.push("list_flatten"),
+        ("lists.range", None) if args.len() == 1 => found.push("lists_range"),
+        ("reverse", Some(ty)) if args.is_empty() && may(ty, is_list) => found.push("list_reverse"),
+        ("distinct", Some(_)) if args.is_empty() => found.push("list_distinct"),
+        ("sort", Some(_)) if args.is_empty() => found.push("list_sort"),
         _ => {}
     }
     if found.is_empty() {
@@ -207,6 +213,9 @@ fn function_cost(
             .mul(estimate(c, &args[1]))
             .factor(factor);
         return (cost.add(Est::fixed(1)).add(arg_sum), None);
+    }
+    if let Some((cost, size)) = list_extension(c, overload, target, args) {
+        return (cost.add(arg_sum), Some(size));
     }
     if let Some((cost, size)) = super::library::kubernetes(c, name, target, args) {
         return (cost.add(arg_sum), size);
@@ -293,4 +302,50 @@ fn function_cost(
 /// Kubernetes' `sizeEstimate`: the computed size, else the schema's, else unknown.
 pub(super) fn estimate(c: &Coster<'_>, o: &Operand<'_, '_>) -> Est {
     o.size.or_else(|| c.schema_size(&o.path)).unwrap_or(UNKNOWN)
+}
+
+/// The lists extension (version 3): a call and a list allocation, plus a pass over the
+/// result (scaled by the depth for `flatten`), or over every pair of elements for
+/// `distinct` and `sort`.
+fn list_extension(
+    c: &Coster<'_>,
+    overload: &str,
+    target: Option<&Operand<'_, '_>>,
+    args: &[Operand<'_, '_>],
+) -> Option<(Est, Est)> {
+    let (factor, size) = match overload {
+        "list_slice" => {
+            let size = estimate(c, target?);
+            let start = literal_uint(&args[0], 0);
+            let end = literal_uint(&args[1], size.max);
+            (1.0, Est::fixed(end.wrapping_sub(start)))
+        }
+        "lists_range" => (1.0, Est::fixed(literal_uint(&args[0], u64::MAX))),
+        "list_reverse" => (1.0, estimate(c, target?)),
+        "list_flatten" => {
+            let depth = args.first().map_or(1, |a| literal_uint(a, u64::MAX));
+            (depth as f64, estimate(c, target?))
+        }
+        "list_distinct" => {
+            let size = estimate(c, target?);
+            (2.0, size.mul(size))
+        }
+        "list_sort" => {
+            let target = target?;
+            let size = estimate(c, target);
+            let strings = matches!(target.ty.iterated(), Ty::String | Ty::Bytes);
+            (if strings { 2.1 } else { 2.0 }, size.mul(size))
+        }
+        _ => return None,
+    };
+    let cost = size.factor(factor).add(Est::fixed(1)).add(Est::fixed(10));
+    Some((cost, size))
+}
+
+/// An int literal argument as cel-go's `nodeAsUintValue` reads it (negatives as 0).
+fn literal_uint(arg: &Operand<'_, '_>, default: u64) -> u64 {
+    match &arg.expr.expr {
+        Expr::Literal(cel::common::ast::LiteralValue::Int(i)) => (*i.inner()).max(0) as u64,
+        _ => default,
+    }
 }

@@ -74,6 +74,8 @@ pub(super) fn result_type<'d>(
             ty => ty,
         },
         "sum" | "min" | "max" => target.map_or(Ty::Dyn, Ty::iterated),
+        "slice" | "reverse" | "distinct" | "sort" => target.cloned().unwrap_or(Ty::Dyn),
+        "lists.range" => Ty::List(Box::new(Ty::Int)),
         "math.greatest" | "math.least" => arg(0),
         "quantity" | "url" | "ip" | "cidr" | "semver" | "masked" | "add" | "sub"
         | "format.named" => Ty::Opaque,
