@@ -245,3 +245,7 @@ pub(crate) fn exceeds(what: &str, cost: u64, limit: u64) -> String {
 #[cfg(test)]
 #[path = "cost_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "cost_expectations_tests.rs"]
+mod expectations;
