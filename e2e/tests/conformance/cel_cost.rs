@@ -18,16 +18,29 @@ const STEP_WEIGHTS: &str = "self.all(w, w >= 1 && w <= 100)";
 
 /// A CRD in a fresh group whose `spec.steps` has the given schema.
 fn crd(steps: Value) -> Result<(String, CustomResourceDefinition)> {
+    crd_with(json!({"steps": steps}), None)
+}
+
+/// A CRD in a fresh group whose `spec` has the given properties; with `v2`, a second
+/// version whose `spec` has those instead.
+fn crd_with(spec: Value, v2: Option<Value>) -> Result<(String, CustomResourceDefinition)> {
     let group = format!("t{}.{GROUP}", suffix());
     let name = format!("costlies.{group}");
+    let version = |name: &str, properties: &Value| {
+        json!({"name": name, "served": true, "storage": name == "v1",
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                "spec": {"type": "object", "properties": properties}}}}})
+    };
+    let mut versions = vec![version("v1", &spec)];
+    if let Some(other) = &v2 {
+        versions.push(version("v2", other));
+    }
     let crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": name},
         "spec": {"group": group, "scope": "Namespaced",
                  "names": {"plural": "costlies", "singular": "costly", "kind": "Costly", "listKind": "CostlyList"},
-                 "versions": [{"name": "v1", "served": true, "storage": true,
-                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                         "spec": {"type": "object", "properties": {"steps": steps}}}}}}]}});
+                 "versions": versions}});
     Ok((name, serde_json::from_value(crd)?))
 }
 
@@ -42,8 +55,15 @@ fn int_list(max_items: Option<u64>) -> Value {
 
 /// Creates the CRD, expecting a refusal whose cause at `field` contains `words`.
 async fn refused(steps: Value, field: &str, words: &str) -> Result<()> {
+    refused_crd(crd(steps)?, field, words).await
+}
+
+async fn refused_crd(
+    (name, crd): (String, CustomResourceDefinition),
+    field: &str,
+    words: &str,
+) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client().await?);
-    let (name, crd) = crd(steps)?;
     let result = api.create(&PostParams::default(), &crd).await;
     if result.is_ok() {
         // Leave no stray CRD behind on a cluster before failing.
@@ -114,4 +134,28 @@ async fn cel_rule_runs_once_per_list_item() -> Result<()> {
     let item_rule = "spec.validation.openAPIV3Schema.properties[spec].properties[steps].items.x-kubernetes-validations[0].rule";
     refused(strings(None), item_rule, BUDGET).await?;
     accepted(strings(Some((10, 64)))).await
+}
+
+#[tokio::test]
+async fn cel_cost_paths_name_the_version_when_schemas_differ() -> Result<()> {
+    // With one schema per version the real server reports each at its version.
+    let bounded = json!({"steps": int_list(Some(10))});
+    let unbounded = json!({"steps": int_list(None)});
+    let field = "spec.versions[1].schema.openAPIV3Schema.properties[spec].properties[steps].x-kubernetes-validations[0].rule";
+    refused_crd(crd_with(bounded, Some(unbounded))?, field, BUDGET).await
+}
+
+#[tokio::test]
+async fn cel_cost_of_a_whole_schema_has_its_own_budget() -> Result<()> {
+    // Eleven rules of 2 + 7 * 1428571 = 9999999 each: none over its own budget, the
+    // schema's total 1.1 times over.
+    let properties: serde_json::Map<String, Value> = (0..11)
+        .map(|i| (format!("l{i:02}"), int_list(Some(1_428_571))))
+        .collect();
+    refused_crd(
+        crd_with(Value::Object(properties), None)?,
+        "spec.validation.openAPIV3Schema",
+        "x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of ",
+    )
+    .await
 }
