@@ -13,6 +13,7 @@ mod common;
 mod conformance {
     mod apply;
     mod builtins;
+    mod cel_cost;
     mod controller;
     mod crds;
     mod discovery;

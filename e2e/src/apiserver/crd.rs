@@ -226,8 +226,9 @@ fn invalid(field: &str, value: &str, detail: &str) -> Cause {
     }
 }
 
-/// The checks of `ValidateCustomResourceDefinition` that matter for the sandbox.
-pub fn validate(crd: &Value) -> Vec<Cause> {
+/// The checks of `ValidateCustomResourceDefinition` that matter for the sandbox (`old` on
+/// update), the static cost of its CEL rules included.
+pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<Cause> {
     let mut causes = Vec::new();
     let spec = &crd["spec"];
     let (group, names) = (text(spec, "group"), &spec["names"]);
@@ -278,5 +279,14 @@ pub fn validate(crd: &Value) -> Vec<Cause> {
             )));
         }
     }
+    causes.extend(
+        super::schema::validate_crd_costs(crd, old)
+            .into_iter()
+            .map(|e| Cause {
+                reason: e.reason.into(),
+                message: e.message,
+                field: e.field,
+            }),
+    );
     causes
 }

@@ -131,7 +131,7 @@ pub fn builtin(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec
         ("", "Secret") => kindchecks::secret(obj),
         ("", "Namespace") => kindchecks::namespace(obj),
         ("coordination.k8s.io", "Lease") => kindchecks::lease(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => super::crd::validate(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => super::crd::validate(obj, old),
         _ => Vec::new(),
     }
 }

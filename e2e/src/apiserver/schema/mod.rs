@@ -7,6 +7,7 @@
 //! Pure functions of (schema, object, old object): the server core decides when to call them
 //! (prune, then default, then validate on create and update).
 
+mod cost;
 mod defaults;
 pub(crate) mod errors;
 mod lists;
@@ -18,6 +19,7 @@ mod validate;
 
 use serde_json::Value;
 
+pub use cost::validate_crd_costs;
 pub use defaults::apply_defaults;
 pub use meta::validate_metadata_name;
 pub use prune::prune;
