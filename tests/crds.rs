@@ -108,10 +108,10 @@ fn check_bounded(node: &Value, path: &str, at: &str, found: &mut Vec<String>) {
         Some("string") if node.get("maxLength").is_none() && node.get("enum").is_none() => {
             found.push(format!("{at}: walks string {path} without maxLength"));
         }
-        Some("object") if node["additionalProperties"].is_object() => {
-            if node.get("maxProperties").is_none() {
-                found.push(format!("{at}: walks map {path} without maxProperties"));
-            }
+        Some("object")
+            if node["additionalProperties"].is_object() && node.get("maxProperties").is_none() =>
+        {
+            found.push(format!("{at}: walks map {path} without maxProperties"));
         }
         _ => {}
     }
