@@ -7,10 +7,11 @@
 pub mod api;
 pub mod api_calls;
 pub mod build;
-pub mod checks;
 pub mod controller;
 pub mod decide;
 pub mod leader;
+pub mod metrics;
 pub mod rbac;
 pub mod revision;
+pub mod router;
 pub mod telemetry;

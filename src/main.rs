@@ -105,7 +105,7 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
-        Command::Rbac => match serde_json::to_string_pretty(serin::rbac::RULES) {
+        Command::Rbac => match serde_json::to_string_pretty(&serin::rbac::rules()) {
             Ok(json) => {
                 println!("{json}");
                 std::process::ExitCode::SUCCESS
@@ -299,6 +299,7 @@ async fn lead(
         client.clone(),
         config.clone(),
         telemetry.clone(),
+        Arc::new(serin::metrics::Prometheus::default()),
         ready.clone(),
         async move {
             let _ = stop_rx.await;

@@ -56,7 +56,7 @@ pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }

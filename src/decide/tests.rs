@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::api::{CanaryMetric, Phase, ThresholdRange};
+use crate::api::{CanaryMetric, CanaryStatus, MetricStatus, Phase, ThresholdRange, Verdict};
 
 fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
@@ -22,6 +22,7 @@ fn who() -> Identity {
 
 fn settings() -> Settings {
     Settings {
+        provider: Provider::Istio,
         interval: Duration::from_secs(60),
         threshold: 2,
         steps: vec![10, 20, 30],
@@ -36,6 +37,7 @@ fn ready(rev: &str) -> Workload {
         revision: rev.into(),
         replicas: 1,
         rollout: Rollout::Complete,
+        serving: true,
     }
 }
 
@@ -44,6 +46,7 @@ fn rolling(rev: &str) -> Workload {
         revision: rev.into(),
         replicas: 1,
         rollout: Rollout::InProgress("0 of 1 updated replicas are available".into()),
+        serving: false,
     }
 }
 
@@ -52,21 +55,33 @@ fn scaled_down(rev: &str) -> Workload {
         revision: rev.into(),
         replicas: 0,
         rollout: Rollout::InProgress("scaled to zero".into()),
+        serving: false,
     }
 }
 
-fn check(verdict: Verdict, value: Option<f64>) -> MetricStatus {
-    MetricStatus {
-        name: "request-success-rate".into(),
-        value,
-        min: Some(99.0),
-        max: None,
-        verdict,
+/// A measurement of the success rate (range min 99) that judges to `verdict`.
+fn check(verdict: Verdict, value: Option<f64>) -> Measurement {
+    let outcome = match (verdict, value) {
+        (Verdict::Pass | Verdict::Fail, Some(v)) => Outcome::Value(v),
+        (Verdict::Error, _) => Outcome::Error("empty result".into()),
+        _ => Outcome::NoData("empty result".into()),
+    };
+    let m = Measurement {
+        metric: CanaryMetric {
+            name: "request-success-rate".into(),
+            threshold_range: Some(ThresholdRange {
+                min: Some(99.0),
+                max: None,
+            }),
+            ..Default::default()
+        },
         query: "sum(rate(istio_requests_total[1m]))".into(),
-        message: (verdict != Verdict::Pass && verdict != Verdict::Fail)
-            .then(|| "empty result".into()),
-        checked_at: t(0),
-    }
+        outcome,
+        at: t(0),
+    };
+    let judged: MetricStatus = m.judge();
+    assert_eq!(judged.verdict, verdict, "the fixture judges as asked");
+    m
 }
 
 /// A canary under test: keeps the status between decisions, like the API server would.
@@ -111,13 +126,13 @@ impl Canary {
         &mut self,
         target: Option<Workload>,
         primary: Option<Workload>,
-        checks: Option<Vec<MetricStatus>>,
+        checks: Option<Vec<Measurement>>,
         now: DateTime<Utc>,
     ) -> Decision {
         let obs = Observation {
             target,
             primary,
-            checks,
+            inputs: Inputs { metrics: checks },
         };
         let d = decide(
             &who(),
@@ -269,7 +284,7 @@ fn a_step_is_not_rushed_after_a_restart() {
 fn a_due_step_asks_for_the_checks_then_advances() {
     let mut c = Canary::progressing();
     let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(70));
-    assert_eq!(d.next, Next::RunChecks);
+    assert_eq!(d.next, Next::Gather(Request::METRICS));
     let d = c.step(
         Some(ready("v2")),
         Some(ready("v1")),
@@ -603,7 +618,7 @@ fn unsupported_fields_are_reported_once() {
     let obs = Observation {
         target: Some(ready("v1")),
         primary: Some(ready("v1")),
-        checks: None,
+        inputs: Inputs::default(),
     };
     let d = decide(
         &who(),
