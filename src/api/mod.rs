@@ -8,6 +8,9 @@
 //! This module owns the wire format only: no IO, no decisions.
 
 mod alert_provider;
+// KubeSchema's derive generates `pub` helper items inside this private module; the kinds
+// themselves are re-exported below.
+#[allow(unreachable_pub)]
 mod canary;
 pub mod duration;
 mod metric_template;

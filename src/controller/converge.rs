@@ -43,7 +43,7 @@ async fn apply(ctx: &Ctx, desired: &Desired, cached: Option<&ObjectMeta>) -> Res
     Ok(true)
 }
 
-pub async fn converge(
+pub(super) async fn converge(
     canary: &Canary,
     ctx: &Ctx,
     plan: &Plan,
@@ -100,7 +100,7 @@ fn cached_routing<'a>(observed: &'a RoutingObjects, desired: &Desired) -> Option
 }
 
 /// Sets a Deployment's replicas through its scale subresource, as `kubectl scale` does.
-pub async fn scale(api: &Api<Deployment>, name: &str, replicas: i32) -> Result<(), Error> {
+pub(super) async fn scale(api: &Api<Deployment>, name: &str, replicas: i32) -> Result<(), Error> {
     let patch = json!({ "spec": { "replicas": replicas } });
     api.patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await

@@ -20,11 +20,11 @@ use crate::decide::Rollout;
 use crate::router::Router;
 
 /// Finalizer serin puts on Canaries with `revertOnDeletion`.
-pub const FINALIZER: &str = "finalizer.serin.dev";
+pub(super) const FINALIZER: &str = "finalizer.serin.dev";
 
 /// Adds or removes the finalizer as the spec asks, and reverts a deleted Canary.
 /// Returns Some(action) when the reconcile ends here.
-pub async fn handle(
+pub(super) async fn handle(
     canary: &Canary,
     ctx: &Ctx,
     snap: &Snapshot,

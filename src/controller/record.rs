@@ -13,7 +13,7 @@ use super::{Ctx, Error};
 use crate::api::Canary;
 use crate::decide::Decision;
 
-pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(), Error> {
+pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(), Error> {
     let old = canary.status.clone().unwrap_or_default();
     if decision.status != old {
         let api: Api<Canary> =
