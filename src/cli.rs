@@ -107,7 +107,9 @@ impl Cli {
                     std::process::ExitCode::FAILURE
                 }
             },
-            Command::Rbac => match serde_json::to_string_pretty(&crate::rbac::rules()) {
+            Command::Rbac => match serde_json::to_string_pretty(&crate::rbac::rules(
+                &crate::router::rbac_rules(),
+            )) {
                 Ok(json) => {
                     println!("{json}");
                     std::process::ExitCode::SUCCESS

@@ -13,13 +13,11 @@ pub struct Rule {
     pub verbs: &'static [&'static str],
 }
 
-/// The rules of serin's ClusterRole, the routers' in the middle (where `serin rbac` always
-/// printed them).
-pub fn rules() -> Vec<Rule> {
+/// The rules of serin's ClusterRole, with the routers' rules (`routers`, from
+/// [`crate::router::rbac_rules`]) in the middle, where `serin rbac` always printed them.
+pub fn rules(routers: &[Rule]) -> Vec<Rule> {
     let mut out = BEFORE_ROUTERS.to_vec();
-    for p in crate::decide::Provider::ALL {
-        out.extend_from_slice(crate::router::for_provider(*p).rbac());
-    }
+    out.extend_from_slice(routers);
     out.extend_from_slice(AFTER_ROUTERS);
     out
 }

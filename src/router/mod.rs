@@ -100,3 +100,11 @@ pub fn all_kinds() -> Vec<ApiResource> {
     }
     out
 }
+
+/// The RBAC rules of every provider's routing kinds.
+pub fn rbac_rules() -> Vec<Rule> {
+    Provider::ALL
+        .iter()
+        .flat_map(|p| for_provider(*p).rbac().iter().cloned())
+        .collect()
+}
