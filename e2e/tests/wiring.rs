@@ -2,7 +2,10 @@
 //! function, against the sandbox's in-process API server, with a fake metrics source.
 //! It asserts through the API server's request counters that
 //! - a reconcile with nothing changed writes nothing, and
-//! - one analysis step writes no more than the status, the routing object and one event.
+//! - one analysis step writes no more than the status, the routing object and one event;
+//!
+//! and, running the whole controller, that an undecodable Canary is reported and blocks
+//! nothing.
 //!
 //! The kubelet stand-in makes Deployments ready; nothing else of the sandbox runs.
 
@@ -15,8 +18,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
@@ -172,32 +176,69 @@ fn phase(c: &Canary) -> Phase {
     c.status.as_ref().map(|s| s.phase()).unwrap_or_default()
 }
 
+/// The API server, a namespace of its own and the kubelet stand-in.
+struct Env {
+    api: ApiServer,
+    client: Client,
+    ns: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    kubelet: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let api = ApiServer::start(ApiServerConfig::default())
+            .await
+            .expect("API server");
+        let client = client(&api).await;
+        install_crds(&client).await;
+        let ns = format!("wiring-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let namespace: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("ns");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("create namespace");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let kubelet = tokio::spawn(kubelet::run(
+            client.clone(),
+            KubeletConfig {
+                ready_delay: Duration::from_millis(50),
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Env {
+            api,
+            client,
+            ns,
+            stop,
+            kubelet,
+        }
+    }
+
+    fn config(&self) -> Config {
+        Config {
+            mesh_provider: "istio".into(),
+            metrics_server: "http://prometheus.invalid:9090".into(),
+            min_interval: Duration::from_secs(1),
+            namespace: Some(self.ns.clone()),
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.kubelet.await;
+        self.api.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reconcile_writes_only_what_changed() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let api = ApiServer::start(ApiServerConfig::default())
-        .await
-        .expect("API server");
-    let client = client(&api).await;
-    install_crds(&client).await;
-    let ns = format!("wiring-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let namespace: Namespace =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("ns");
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("create namespace");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let kubelet = tokio::spawn(kubelet::run(
-        client.clone(),
-        KubeletConfig {
-            ready_delay: Duration::from_millis(50),
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-
+    let env = Env::start().await;
+    let (client, ns) = (env.client.clone(), env.ns.clone());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
     deployments
@@ -209,14 +250,9 @@ async fn reconcile_writes_only_what_changed() {
         .await
         .expect("create canary");
 
-    let config = Config {
-        mesh_provider: "istio".into(),
-        metrics_server: "http://prometheus.invalid:9090".into(),
-        min_interval: Duration::from_secs(1),
-        namespace: Some(ns.clone()),
-    };
     let telemetry = Arc::new(serin::telemetry::Telemetry::new("istio"));
-    let (ctx, watches) = controller::start(client.clone(), config, telemetry, Arc::new(Healthy));
+    let (ctx, watches) =
+        controller::start(client.clone(), env.config(), telemetry, Arc::new(Healthy));
     watches.spawn(&ctx);
     wait_for("the caches to sync", || async {
         ctx.synced.load(Ordering::SeqCst).then_some(())
@@ -237,7 +273,7 @@ async fn reconcile_writes_only_what_changed() {
     reconcile(&canaries, &ctx).await;
     caches_caught_up(&ctx, &deployments, &ns).await;
 
-    let counters = api.counters();
+    let counters = env.api.counters();
     counters.reset();
     reconcile(&canaries, &ctx).await;
     let idle = writes(&counters);
@@ -286,7 +322,84 @@ async fn reconcile_writes_only_what_changed() {
         "one step writes the status, the routing object and one event: {step:?}"
     );
 
+    env.stop().await;
+}
+
+/// A stored Canary serin cannot decode (a value an older server accepted) is reported
+/// with an event and a metric and skipped; the other Canaries and the start go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecodable_canary_is_reported_and_blocks_nothing() {
+    let env = Env::start().await;
+    let (client, ns) = (env.client.clone(), env.ns.clone());
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
+    // Written as raw JSON: the Rust type cannot even hold this value.
+    let raw: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &ApiResource::erase::<Canary>(&()));
+    let mut bad = serde_json::to_value(canary()).expect("json");
+    bad["metadata"]["name"] = "broken".into();
+    bad["spec"]["progressDeadlineSeconds"] = 2_147_483_648_i64.into();
+    let bad: DynamicObject = serde_json::from_value(bad).expect("dynamic object");
+    raw.create(&PostParams::default(), &bad)
+        .await
+        .expect("the API server stores what an old server accepted");
+    deployments
+        .create(&PostParams::default(), &target("podinfo:1"))
+        .await
+        .expect("create target");
+    canaries
+        .create(&PostParams::default(), &canary())
+        .await
+        .expect("create canary");
+
+    let telemetry = Arc::new(serin::telemetry::Telemetry::new("istio"));
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(controller::run(
+        client.clone(),
+        env.config(),
+        telemetry.clone(),
+        Arc::new(Healthy),
+        ready.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    wait_for("the good Canary to initialise", || async {
+        let c = canaries.get("podinfo").await.ok()?;
+        (phase(&c) == Phase::Initialized).then_some(())
+    })
+    .await;
+    assert!(
+        ready.load(Ordering::SeqCst),
+        "serin started despite the broken Canary"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let event = wait_for("the InvalidObject event", || async {
+        events
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some(serin::api::reasons::INVALID_OBJECT)
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")
+            })
+    })
+    .await;
+    let note = event.note.unwrap_or_default();
+    assert!(
+        note.contains("progressDeadlineSeconds") || note.contains("2147483648"),
+        "{note}"
+    );
+    let counted = telemetry
+        .encode()
+        .lines()
+        .find_map(|l| l.strip_prefix("serin_invalid_objects_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(counted >= Some(1.0), "the metric counts it: {counted:?}");
     let _ = stop.send(());
-    let _ = kubelet.await;
-    api.shutdown().await;
+    let _ = running.await;
+    env.stop().await;
 }
