@@ -20,7 +20,6 @@ use crate::router::{Router, RoutingObjects};
 /// What the caches held for one Canary at the start of a reconcile.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub names: Option<Names>,
     pub target: Option<Arc<Deployment>>,
     pub primary: Option<Arc<Deployment>>,
     /// The apex, `-primary` and `-canary` Services that exist, by name.
@@ -54,7 +53,6 @@ impl Snapshot {
         Snapshot {
             target: deployment(&names.target),
             primary: deployment(&names.primary),
-            names: Some(names),
             services,
             routing,
         }

@@ -1,5 +1,6 @@
-//! The analysis settings of a Canary with Flagger's defaults applied, and the checks the
-//! CRD schema cannot make (they become a `Valid=False` condition, not a crash).
+//! The settings of a Canary with Flagger's defaults applied: the provider (which router),
+//! the target kind, the analysis schedule and its steps; and the checks the CRD schema
+//! cannot make (they become a `Valid=False` condition, not a crash).
 
 use std::time::Duration;
 

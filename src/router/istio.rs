@@ -9,8 +9,8 @@ use serde_json::json;
 use super::{Restore, Router, RoutingObjects};
 use crate::api::Canary;
 use crate::build::{self, Desired, Names};
+use crate::decide::TrafficSplit;
 use crate::decide::verdict::{DURATION, SUCCESS_RATE};
-use crate::decide::{Provider, TrafficSplit};
 use crate::rbac::Rule;
 
 const GROUP: &str = "networking.istio.io";
@@ -38,10 +38,6 @@ fn resource(kind: &str) -> ApiResource {
 pub struct Istio;
 
 impl Router for Istio {
-    fn provider(&self) -> Provider {
-        Provider::Istio
-    }
-
     fn kinds(&self) -> Vec<ApiResource> {
         vec![resource(VIRTUAL_SERVICE), resource(DESTINATION_RULE)]
     }

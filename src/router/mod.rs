@@ -54,8 +54,6 @@ pub struct Restore {
 
 /// What a router does; see the module doc.
 pub trait Router: Send + Sync {
-    fn provider(&self) -> Provider;
-
     /// The kinds of the routing objects, watched by the controller and owned by Canaries.
     fn kinds(&self) -> Vec<ApiResource>;
 
