@@ -23,32 +23,34 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    fn client(&self, insecure: bool) -> Result<reqwest::Client, String> {
+    /// The client for `ep` (one per TLS setting), or why there is none.
+    fn client(&self, ep: &Endpoint) -> Result<PromClient, QueryError> {
+        let failed = |message: String| QueryError::Client {
+            address: ep.address.clone(),
+            message,
+        };
         let mut clients = self
             .clients
             .lock()
-            .map_err(|_| "client cache poisoned".to_string())?;
-        if let Some(c) = clients.get(&insecure) {
-            return Ok(c.clone());
-        }
-        let c = reqwest::Client::builder()
-            .timeout(QUERY_TIMEOUT)
-            .danger_accept_invalid_certs(insecure)
-            .build()
-            .map_err(|e| e.to_string())?;
-        clients.insert(insecure, c.clone());
-        Ok(c)
+            .map_err(|_| failed("client cache poisoned".into()))?;
+        let http = match clients.get(&ep.insecure) {
+            Some(c) => c.clone(),
+            None => {
+                let c = reqwest::Client::builder()
+                    .timeout(QUERY_TIMEOUT)
+                    .danger_accept_invalid_certs(ep.insecure)
+                    .build()
+                    .map_err(|e| failed(e.to_string()))?;
+                clients.insert(ep.insecure, c.clone());
+                c
+            }
+        };
+        PromClient::from(http, &ep.address).map_err(|e| failed(e.to_string()))
     }
 
     /// Runs one instant query; the result must be a single value.
     async fn instant(&self, ep: &Endpoint, query: &str) -> Result<Outcome, QueryError> {
-        let client = self
-            .client(ep.insecure)
-            .and_then(|c| PromClient::from(c, &ep.address).map_err(|e| e.to_string()))
-            .map_err(|message| QueryError::Client {
-                address: ep.address.clone(),
-                message,
-            })?;
+        let client = self.client(ep)?;
         let mut builder = client.query(query);
         for (k, v) in &ep.headers {
             match (
