@@ -117,3 +117,28 @@ fn metric_thresholds_feed_verdicts() {
     let c = verdict::judge(&m, "q", &verdict::Outcome::Value(501.0), t(0));
     assert_eq!(c.verdict, Verdict::Fail);
 }
+
+#[test]
+fn objects_are_left_alone_when_suspended_or_without_a_target() {
+    let mut c = Canary::progressing();
+    c.suspended = true;
+    let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(30));
+    assert_eq!(d.plan, None, "suspended: nothing to converge");
+    c.suspended = false;
+    let d = c.step(None, Some(ready("v1")), None, t(30));
+    assert_eq!(d.plan, None, "no target: nothing to converge");
+}
+
+#[test]
+fn the_plan_routes_the_recorded_weight_to_serving_workloads() {
+    let mut c = Canary::progressing();
+    let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(30));
+    let plan = d.plan.expect("a plan");
+    assert_eq!((plan.split.primary, plan.split.canary), (90, 10));
+    assert!(plan.apex_on_primary);
+    assert_eq!(plan.copy_to_primary, None);
+    // A canary with no available replica gets no traffic, whatever the status says.
+    let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(31));
+    let plan = d.plan.expect("a plan");
+    assert_eq!((plan.split.primary, plan.split.canary), (100, 0));
+}
