@@ -1,7 +1,9 @@
-//! Builders of the objects serin manages for a Canary: the primary Deployment, the apex,
-//! primary and canary Services, the DestinationRules and the VirtualService.
+//! Builders of the objects every router needs: the primary Deployment and the apex, primary
+//! and canary Services, plus the pieces routers share (metadata, the applied hash, taking an
+//! object over and releasing it). The routing objects themselves are built by the router
+//! (see [`crate::router`]).
 //!
-//! Pure functions of the Canary, its target and its status. Every object carries the
+//! Pure functions of the Canary, its target and the plan. Every object carries the
 //! annotation [`APPLIED`], a hash of what serin applied, so that converge writes only when
 //! the desired object changed.
 
@@ -12,6 +14,7 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, Service, ServicePort, ServiceS
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
+use kube::api::ApiResource;
 use serde_json::{Value, json};
 
 use crate::api::{Canary, CustomMetadata};
@@ -27,6 +30,8 @@ pub const REVISION: &str = "serin.dev/revision";
 pub const ORIGINAL: &str = "serin.dev/original-configuration";
 /// Suffix of the primary's name and selector label values.
 pub const PRIMARY_SUFFIX: &str = "-primary";
+/// Suffix of the Service (and routing destination) of the canary.
+pub const CANARY_SUFFIX: &str = "-canary";
 
 /// Annotations that keep GitOps tools from fighting over generated objects.
 pub const GITOPS_ANNOTATIONS: [(&str, &str); 3] = [
@@ -56,8 +61,8 @@ impl Names {
             .unwrap_or_else(|| target.clone());
         Names {
             primary: format!("{target}{PRIMARY_SUFFIX}"),
-            apex_primary: format!("{apex}-primary"),
-            apex_canary: format!("{apex}-canary"),
+            apex_primary: format!("{apex}{PRIMARY_SUFFIX}"),
+            apex_canary: format!("{apex}{CANARY_SUFFIX}"),
             target,
             apex,
         }
@@ -68,7 +73,7 @@ fn owner(canary: &Canary) -> Option<OwnerReference> {
     canary.controller_owner_ref(&())
 }
 
-fn meta(canary: &Canary, name: &str, extra: Option<&CustomMetadata>) -> ObjectMeta {
+pub(crate) fn meta(canary: &Canary, name: &str, extra: Option<&CustomMetadata>) -> ObjectMeta {
     let mut annotations: BTreeMap<String, String> = GITOPS_ANNOTATIONS
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -88,16 +93,40 @@ fn meta(canary: &Canary, name: &str, extra: Option<&CustomMetadata>) -> ObjectMe
     }
 }
 
-/// Stamps the [`APPLIED`] hash on an object (computed without it).
-fn stamp(mut value: Value) -> Value {
+/// An object serin wants to exist, ready to apply: what to apply it as, its name, and the
+/// [`APPLIED`] hash it carries, so nothing has to be read back out of the JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub resource: ApiResource,
+    pub name: String,
+    pub namespace: String,
+    pub hash: String,
+    pub object: Value,
+}
+
+impl std::ops::Index<&str> for Desired {
+    type Output = Value;
+    fn index(&self, key: &str) -> &Value {
+        &self.object[key]
+    }
+}
+
+/// Stamps the [`APPLIED`] hash (computed without it) on an object built from `meta`.
+pub(crate) fn stamp(resource: ApiResource, meta: &ObjectMeta, mut value: Value) -> Desired {
     let hash = revision_hash(&value);
     if let Some(ann) = value
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
-        ann.insert(APPLIED.into(), Value::String(hash));
+        ann.insert(APPLIED.into(), Value::String(hash.clone()));
     }
-    value
+    Desired {
+        resource,
+        name: meta.name.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        hash,
+        object: value,
+    }
 }
 
 /// The selector labels of the target, suffixed `-primary` for the primary (every label,
@@ -120,7 +149,7 @@ pub fn selector_labels(target: &Deployment) -> BTreeMap<String, String> {
 
 /// The primary Deployment: the target's pod template with every selector label value
 /// suffixed `-primary`. `replicas` is what the primary should run.
-pub fn primary(canary: &Canary, target: &Deployment, revision: &str, replicas: i32) -> Value {
+pub fn primary(canary: &Canary, target: &Deployment, revision: &str, replicas: i32) -> Desired {
     let names = Names::of(canary);
     let selector = selector_labels(target);
     let spec = target.spec.clone().unwrap_or_default();
@@ -137,7 +166,7 @@ pub fn primary(canary: &Canary, target: &Deployment, revision: &str, replicas: i
         ann.insert(REVISION.into(), revision.to_string());
     }
     let deployment = Deployment {
-        metadata: m,
+        metadata: m.clone(),
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
             selector: LabelSelector {
@@ -156,7 +185,7 @@ pub fn primary(canary: &Canary, target: &Deployment, revision: &str, replicas: i
     let mut value = serde_json::to_value(deployment).unwrap_or(Value::Null);
     value["apiVersion"] = json!("apps/v1");
     value["kind"] = json!("Deployment");
-    stamp(value)
+    stamp(ApiResource::erase::<Deployment>(&()), &m, value)
 }
 
 fn service_ports(canary: &Canary) -> Vec<ServicePort> {
@@ -187,7 +216,7 @@ pub fn services(
     target: &Deployment,
     original: Option<&str>,
     apex_on_primary: bool,
-) -> Vec<Value> {
+) -> Vec<Desired> {
     let names = Names::of(canary);
     let selector = selector_labels(target);
     let s = &canary.spec.service;
@@ -200,7 +229,7 @@ pub fn services(
             ann.insert(ORIGINAL.into(), orig.to_string());
         }
         let svc = Service {
-            metadata: m,
+            metadata: m.clone(),
             spec: Some(ServiceSpec {
                 selector: Some(selector),
                 ports: Some(service_ports(canary)),
@@ -212,7 +241,7 @@ pub fn services(
         let mut value = serde_json::to_value(svc).unwrap_or(Value::Null);
         value["apiVersion"] = json!("v1");
         value["kind"] = json!("Service");
-        stamp(value)
+        stamp(ApiResource::erase::<Service>(&()), &m, value)
     };
     let apex_selector = if apex_on_primary {
         primary_labels(&selector)
@@ -231,85 +260,63 @@ pub fn services(
     ]
 }
 
-/// The two DestinationRules, each with the spec's traffic policy.
-pub fn destination_rules(canary: &Canary) -> Vec<Value> {
-    let names = Names::of(canary);
-    [names.apex_primary, names.apex_canary]
-        .into_iter()
-        .map(|name| {
-            let mut spec = json!({ "host": name });
-            if let Some(tp) = &canary.spec.service.traffic_policy {
-                spec["trafficPolicy"] = tp.clone();
-            }
-            stamp(json!({
-                "apiVersion": "networking.istio.io/v1",
-                "kind": "DestinationRule",
-                "metadata": meta(canary, &name, None),
-                "spec": spec,
-            }))
-        })
-        .collect()
-}
-
-/// The VirtualService routing `primary_weight`/`canary_weight` percent to the two
-/// Services. `original` is the saved spec of a pre-existing VirtualService serin took over.
-pub fn virtual_service(canary: &Canary, canary_weight: i32, original: Option<&str>) -> Value {
-    let names = Names::of(canary);
-    let s = &canary.spec.service;
-    let mut hosts: Vec<String> = s.hosts.clone();
-    if !hosts.iter().any(|h| h == &names.apex || h == "*") {
-        hosts.push(names.apex.clone());
-    }
-    let gateways = if s.gateways.is_empty() {
-        vec!["mesh".to_string()]
-    } else {
-        s.gateways.clone()
-    };
-    let canary_weight = canary_weight.clamp(0, 100);
-    let mut route = json!({
-        "route": [
-            { "destination": { "host": names.apex_primary }, "weight": 100 - canary_weight },
-            { "destination": { "host": names.apex_canary }, "weight": canary_weight },
-        ]
-    });
-    for (key, field) in [
-        ("match", &s.match_),
-        ("retries", &s.retries),
-        ("headers", &s.headers),
-        ("corsPolicy", &s.cors_policy),
-    ] {
-        if let Some(v) = field {
-            route[key] = v.clone();
-        }
-    }
-    if let Some(t) = &s.timeout {
-        route["timeout"] = json!(t);
-    }
-    let mut m = meta(canary, &names.apex, s.apex.as_ref());
-    if let (Some(orig), Some(ann)) = (original, m.annotations.as_mut()) {
-        ann.insert(ORIGINAL.into(), orig.to_string());
-    }
-    stamp(json!({
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": m,
-        "spec": { "hosts": hosts, "gateways": gateways, "http": [route] },
-    }))
-}
-
 /// The hash serin stamped on an object it applied, if any.
 pub fn applied_hash(meta: &ObjectMeta) -> Option<&str> {
     meta.annotations.as_ref()?.get(APPLIED).map(String::as_str)
 }
 
-/// The [`APPLIED`] hash of a desired object built here.
-pub fn desired_hash(value: &Value) -> Option<&str> {
-    value
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            APPLIED.replace('/', "~1")
-        ))?
-        .as_str()
+/// The [`APPLIED`] hash of a desired object.
+pub fn desired_hash(desired: &Desired) -> Option<&str> {
+    Some(desired.hash.as_str()).filter(|h| !h.is_empty())
+}
+
+/// The saved spec of an object serin takes over: kept if already saved, taken from the
+/// object when it exists and is not serin's, none otherwise.
+pub fn original(meta: Option<&ObjectMeta>, spec: Option<Value>, canary: &Canary) -> Option<String> {
+    let meta = meta?;
+    if let Some(saved) = meta.annotations.as_ref().and_then(|a| a.get(ORIGINAL)) {
+        return Some(saved.clone());
+    }
+    let uid = canary.meta().uid.as_deref();
+    let ours = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| Some(o.uid.as_str()) == uid);
+    if ours {
+        return None;
+    }
+    spec.map(|s| s.to_string())
+}
+
+/// The spec serin saved when it took an object over.
+pub fn saved_spec(annotations: &BTreeMap<String, String>) -> Option<Value> {
+    annotations
+        .get(ORIGINAL)
+        .and_then(|s| serde_json::from_str(s).ok())
+}
+
+/// A merge patch that drops serin's owner reference and annotations (so garbage
+/// collection keeps the object) and sets `spec` when given.
+pub fn release(owners: &[OwnerReference], uid: &str, spec: Value) -> Value {
+    let kept: Vec<_> = owners.iter().filter(|o| o.uid != uid).collect();
+    let mut annotations = serde_json::Map::new();
+    for key in [ORIGINAL, APPLIED]
+        .into_iter()
+        .chain(GITOPS_ANNOTATIONS.iter().map(|(k, _)| *k))
+    {
+        annotations.insert(key.to_string(), Value::Null);
+    }
+    let mut patch = json!({
+        "metadata": {
+            "ownerReferences": kept,
+            "annotations": annotations
+        }
+    });
+    if !spec.is_null() {
+        patch["spec"] = spec;
+    }
+    patch
 }
 
 #[cfg(test)]

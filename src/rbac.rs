@@ -1,6 +1,6 @@
 //! Every Kubernetes API call serin makes, as RBAC rules: the single list the Helm chart's
 //! ClusterRole is checked against (`serin rbac` prints it), so the role grants exactly what
-//! the code uses.
+//! the code uses. The rules of the routing kinds come from each router.
 
 use serde::Serialize;
 
@@ -13,8 +13,16 @@ pub struct Rule {
     pub verbs: &'static [&'static str],
 }
 
-/// The rules of serin's ClusterRole.
-pub const RULES: &[Rule] = &[
+/// The rules of serin's ClusterRole, with the routers' rules (`routers`, from
+/// [`crate::router::rbac_rules`]) in the middle, where `serin rbac` always printed them.
+pub fn rules(routers: &[Rule]) -> Vec<Rule> {
+    let mut out = BEFORE_ROUTERS.to_vec();
+    out.extend_from_slice(routers);
+    out.extend_from_slice(AFTER_ROUTERS);
+    out
+}
+
+const BEFORE_ROUTERS: &[Rule] = &[
     // Canaries: watched; finalizers added and removed with merge patches; status replaced.
     Rule {
         api_groups: &["serin.dev"],
@@ -53,11 +61,9 @@ pub const RULES: &[Rule] = &[
         resources: &["secrets"],
         verbs: &["get"],
     },
-    Rule {
-        api_groups: &["networking.istio.io"],
-        resources: &["virtualservices", "destinationrules"],
-        verbs: &["get", "list", "watch", "create", "patch"],
-    },
+];
+
+const AFTER_ROUTERS: &[Rule] = &[
     Rule {
         api_groups: &["events.k8s.io"],
         resources: &["events"],

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::telemetry::Telemetry;
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use serin::telemetry::Telemetry;
 
 pub async fn serve(
     listener: tokio::net::TcpListener,

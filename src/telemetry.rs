@@ -65,6 +65,7 @@ pub struct Telemetry {
     reconciles: Counter,
     errors: Family<CategoryLabels, Counter>,
     reconcile_seconds: Histogram,
+    invalid_objects: Counter,
     /// Kubernetes API calls by verb and resource (fed by the client's counting layer).
     pub api_calls: crate::api_calls::ApiCounter,
 }
@@ -98,6 +99,7 @@ impl Telemetry {
             reconciles: Counter::default(),
             errors: Family::default(),
             reconcile_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            invalid_objects: Counter::default(),
             api_calls: Default::default(),
             registry: Registry::default(),
         };
@@ -143,6 +145,11 @@ impl Telemetry {
             "Duration of one reconcile",
             t.reconcile_seconds.clone(),
         );
+        registry.register(
+            "invalid_objects",
+            "Reconciles of stored Canaries that could not be decoded (skipped)",
+            t.invalid_objects.clone(),
+        );
         Telemetry { registry, ..t }
     }
 
@@ -155,6 +162,11 @@ impl Telemetry {
     pub fn reconciled(&self, took: Duration) {
         self.reconciles.inc();
         self.reconcile_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Counts a stored Canary that could not be decoded.
+    pub fn invalid_object(&self) {
+        self.invalid_objects.inc();
     }
 
     pub fn reconcile_error(&self, category: &str) {
@@ -187,7 +199,7 @@ impl Telemetry {
             .set(status.canary_weight.into());
         self.weight
             .get_or_create(&WorkloadLabels {
-                workload: format!("{target}-primary"),
+                workload: crate::build::Names::of(c).primary,
                 namespace: ns.clone(),
             })
             .set((100 - status.canary_weight).into());

@@ -1,6 +1,7 @@
 //! Flagger-style durations (`30s`, `1m`, `1m30s`, `500ms`, `2h`).
 //!
-//! The CRD schema refuses malformed values at apply time with [`DURATION_PATTERN`]; this
+//! The CRD schema refuses malformed values at apply time with [`DURATION_PATTERN`] (a test
+//! checks that every duration field of the generated schema carries exactly it); this
 //! parser is the runtime side and reports the same values as errors, never panics.
 
 use std::time::Duration;
@@ -104,5 +105,33 @@ mod tests {
         assert_eq!(format_go(Duration::from_millis(500)), "500ms");
         assert_eq!(format_go(Duration::from_millis(1515)), "1.515s");
         assert_eq!(format_go(Duration::from_secs(90)), "1m30s");
+    }
+
+    /// Every `interval` of the generated CRDs is checked with this one pattern, so the
+    /// schema and the parser cannot drift apart.
+    #[test]
+    fn the_schema_uses_the_duration_pattern() {
+        fn intervals(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::Object(props)) = m.get("properties")
+                        && let Some(i) = props.get("interval")
+                    {
+                        out.push(i["pattern"].clone());
+                    }
+                    m.values().for_each(|c| intervals(c, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|c| intervals(c, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        for crd in crate::api::crds() {
+            intervals(&serde_json::to_value(crd).unwrap(), &mut found);
+        }
+        assert!(found.len() >= 2, "analysis and metric intervals: {found:?}");
+        for pattern in found {
+            assert_eq!(pattern, DURATION_PATTERN);
+        }
     }
 }

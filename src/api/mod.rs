@@ -8,17 +8,22 @@
 //! This module owns the wire format only: no IO, no decisions.
 
 mod alert_provider;
+// KubeSchema's derive generates `pub` helper items inside this private module; the kinds
+// themselves are re-exported below.
+#[allow(unreachable_pub)]
 mod canary;
 pub mod duration;
 mod metric_template;
 mod schema;
 mod status;
+mod vocabulary;
 
 pub use alert_provider::{AlertProvider, AlertProviderSpec};
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use status::*;
+pub use vocabulary::{conditions, reasons};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 

@@ -6,7 +6,7 @@
 use schemars::{Schema, SchemaGenerator, json_schema};
 
 /// Any JSON object, kept as written.
-pub fn any_object(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn any_object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "nullable": true,
@@ -15,7 +15,7 @@ pub fn any_object(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// A list of arbitrary JSON objects, kept as written.
-pub fn any_object_list(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn any_object_list(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "array",
         "nullable": true,
@@ -24,7 +24,7 @@ pub fn any_object_list(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// An integer or a string (Kubernetes' IntOrString), e.g. a port number or name.
-pub fn int_or_string(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn int_or_string(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "nullable": true,
         "x-kubernetes-int-or-string": true
@@ -33,7 +33,7 @@ pub fn int_or_string(_: &mut SchemaGenerator) -> Schema {
 
 /// A Flagger-style duration of at most [`super::duration::MAX_INTERVAL`]: the pattern
 /// refuses malformed text, the CEL rule refuses values beyond a day.
-pub fn interval(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn interval(_: &mut SchemaGenerator) -> Schema {
     use super::duration::{DURATION_MAX_LENGTH, DURATION_PATTERN, MAX_INTERVAL_RULE};
     json_schema!({
         "type": "string",

@@ -38,14 +38,6 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// Phases in which a rollout is under way.
-    pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting | Phase::Finalising
-        )
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Initializing => "Initializing",
@@ -183,16 +175,6 @@ pub struct CanaryCondition {
     /// Generation of the spec the condition was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-}
-
-/// Condition types and reasons, in one place.
-pub mod conditions {
-    /// Flagger's condition: True once promoted (Initialized, Succeeded), False when failed.
-    pub const PROMOTED: &str = "Promoted";
-    /// serin's condition: False while the spec has fields serin does not implement.
-    pub const SUPPORTED: &str = "Supported";
-    /// serin's condition: False while the spec is invalid in a way the schema cannot check.
-    pub const VALID: &str = "Valid";
 }
 
 impl CanaryStatus {

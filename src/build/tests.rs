@@ -70,45 +70,6 @@ fn apex_selects_the_primary_and_carries_the_apex_metadata() {
 }
 
 #[test]
-fn virtual_service_routes_by_weight_and_always_lists_the_apex_host() {
-    let vs = virtual_service(&canary(), 20, None);
-    assert_eq!(vs["spec"]["hosts"], json!(["podinfo"]));
-    assert_eq!(vs["spec"]["gateways"], json!(["mesh"]));
-    let route = &vs["spec"]["http"][0]["route"];
-    assert_eq!(
-        route[0],
-        json!({"destination": {"host": "podinfo-primary"}, "weight": 80})
-    );
-    assert_eq!(
-        route[1],
-        json!({"destination": {"host": "podinfo-canary"}, "weight": 20})
-    );
-}
-
-#[test]
-fn the_applied_hash_changes_only_with_the_object() {
-    let a = virtual_service(&canary(), 20, None);
-    let b = virtual_service(&canary(), 20, None);
-    let c = virtual_service(&canary(), 30, None);
-    assert_eq!(desired_hash(&a), desired_hash(&b));
-    assert_ne!(desired_hash(&a), desired_hash(&c));
-    assert!(desired_hash(&a).is_some());
-}
-
-#[test]
-fn generated_objects_tell_gitops_tools_to_leave_them_alone() {
-    for obj in services(&canary(), &target(), None, true)
-        .iter()
-        .chain(destination_rules(&canary()).iter())
-    {
-        assert_eq!(
-            obj["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/reconcile"],
-            "disabled"
-        );
-    }
-}
-
-#[test]
 fn apex_can_select_the_target_until_the_primary_serves() {
     let svcs = services(&canary(), &target(), None, false);
     assert_eq!(

@@ -1,5 +1,6 @@
-//! Observe: what the decision needs to know of the target and the primary, read from the
-//! watch caches only (no API call).
+//! Observe: what the decision needs to know of a Deployment (revision, replicas, how far
+//! its rollout got, whether it serves). Pure functions of the cached object; the one read
+//! of the caches per reconcile is [`super::snapshot`].
 
 use k8s_openapi::api::apps::v1::Deployment;
 
@@ -78,6 +79,7 @@ pub fn target(d: &Deployment) -> Workload {
         revision: target_revision(d),
         replicas: replicas(d),
         rollout: rollout(d),
+        serving: serving(d),
     }
 }
 
@@ -94,6 +96,7 @@ pub fn primary(d: &Deployment) -> Workload {
         revision,
         replicas: replicas(d),
         rollout: rollout(d),
+        serving: serving(d),
     }
 }
 

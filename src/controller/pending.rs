@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 #[derive(Default)]
-pub struct Pending {
+pub(super) struct Pending {
     writes: Mutex<HashMap<String, (String, String)>>,
 }
 
 impl Pending {
     /// Whether `fingerprint` must be written to `key`, whose cached version is `cached_rv`.
-    pub fn needed(&self, key: &str, fingerprint: &str, cached_rv: Option<&str>) -> bool {
+    pub(super) fn needed(&self, key: &str, fingerprint: &str, cached_rv: Option<&str>) -> bool {
         let Ok(writes) = self.writes.lock() else {
             return true;
         };
@@ -25,7 +25,7 @@ impl Pending {
     }
 
     /// Records a write of `fingerprint` made while the cache held `cached_rv`.
-    pub fn wrote(&self, key: &str, fingerprint: &str, cached_rv: Option<&str>) {
+    pub(super) fn wrote(&self, key: &str, fingerprint: &str, cached_rv: Option<&str>) {
         if let (Ok(mut writes), Some(rv)) = (self.writes.lock(), cached_rv) {
             writes.insert(key.to_string(), (fingerprint.to_string(), rv.to_string()));
         }

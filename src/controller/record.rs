@@ -13,7 +13,7 @@ use super::{Ctx, Error};
 use crate::api::Canary;
 use crate::decide::Decision;
 
-pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(), Error> {
+pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(), Error> {
     let old = canary.status.clone().unwrap_or_default();
     if decision.status != old {
         let api: Api<Canary> =
@@ -56,7 +56,7 @@ pub async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }

@@ -1,12 +1,25 @@
 //! The decision: a pure function of (spec, status, observations, now) that returns the next
 //! status, the events that explain the transition, and when to look again.
 //!
-//! It never does IO and never reads the clock. The managed objects are derived from the
-//! status it returns (see [`crate::build`] and `controller::converge`), so the status is the
-//! single record of intent: recorded first, then carried out, and carried out again after a
-//! restart. That is what keeps a killed serin from losing or repeating a step.
+//! It never does IO and never reads the clock. Besides the status it returns the [`Plan`]:
+//! what the managed objects should look like (primary copy, apex selector, traffic split,
+//! canary replicas), derived from that status and the observed workloads, so converge only
+//! carries it out. The status is the single record of intent: recorded first, then carried
+//! out, and carried out again after a restart. That is what keeps a killed serin from
+//! losing or repeating a step.
+//!
+//! Layout: [`settings`] (the spec with defaults, the provider and target kind),
+//! [`strategy`] (which traffic split each step gets), `run` (analysis steps),
+//! `promotion` (promotion and its failure), [`plan`] (the desired objects' shape),
+//! [`inputs`] (what a step asks to be gathered: metrics now) and [`verdict`] (judging
+//! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
+pub mod inputs;
+pub mod plan;
+mod promotion;
+mod run;
 mod settings;
+pub mod strategy;
 mod unsupported;
 pub mod verdict;
 
@@ -15,9 +28,14 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 
-use crate::api::{CanaryStatus, MetricStatus, Phase, Verdict, conditions};
-pub use settings::{Settings, SpecError};
+use crate::api::{CanaryStatus, Phase, conditions, reasons};
+use crate::build::PRIMARY_SUFFIX;
+pub use inputs::{Inputs, Measurement, Request};
+pub use plan::Plan;
+pub use settings::{Provider, Settings, SpecError, TargetKind};
+pub use strategy::{Strategy, TrafficSplit};
 pub use unsupported::unsupported_fields;
+pub use verdict::Outcome;
 
 /// How far a workload's rollout has got.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +56,8 @@ pub struct Workload {
     /// `spec.replicas`.
     pub replicas: i32,
     pub rollout: Rollout,
+    /// Whether it has available replicas to send traffic to.
+    pub serving: bool,
 }
 
 /// Everything observed for one reconcile.
@@ -45,8 +65,8 @@ pub struct Workload {
 pub struct Observation {
     pub target: Option<Workload>,
     pub primary: Option<Workload>,
-    /// Results of the metric checks; present only after the decision asked for them.
-    pub checks: Option<Vec<MetricStatus>>,
+    /// What was gathered because the decision asked for it ([`Next::Gather`]).
+    pub inputs: Inputs,
 }
 
 /// Who the Canary is, for messages.
@@ -65,6 +85,9 @@ impl Identity {
     fn target(&self) -> String {
         format!("{}.{}", self.target, self.namespace)
     }
+    fn primary(&self) -> String {
+        format!("{}{PRIMARY_SUFFIX}.{}", self.target, self.namespace)
+    }
 }
 
 /// An event to publish on the Canary once the new status is recorded.
@@ -82,8 +105,8 @@ pub enum Next {
     Idle,
     /// A step or a deadline is due then.
     At(DateTime<Utc>),
-    /// An analysis step is due: run the metric checks and decide again with them.
-    RunChecks,
+    /// A step is due but needs inputs: gather them and decide again with them.
+    Gather(Request),
 }
 
 /// The outcome of a decision.
@@ -92,6 +115,9 @@ pub struct Decision {
     pub status: CanaryStatus,
     pub events: Vec<Note>,
     pub next: Next,
+    /// What the managed objects should look like; None when serin must leave them alone
+    /// (suspended, invalid spec, no target).
+    pub plan: Option<Plan>,
 }
 
 /// Decides what comes next. `settings` is the spec's analysis settings, or why they are
@@ -110,7 +136,7 @@ pub fn decide(
     let settings = match settings {
         Ok(s) => s,
         Err(e) => {
-            d.invalid("InvalidSpec", &e.to_string());
+            d.invalid(reasons::INVALID_SPEC, &e.to_string());
             return d.finish(Next::Idle);
         }
     };
@@ -119,7 +145,7 @@ pub fn decide(
     }
     let Some(target) = &obs.target else {
         let msg = format!("target Deployment {} not found", who.target());
-        d.invalid("TargetNotFound", &msg);
+        d.invalid(reasons::TARGET_NOT_FOUND, &msg);
         return d.finish(Next::Idle);
     };
     d.status.remove_condition(conditions::VALID);
@@ -131,7 +157,15 @@ pub fn decide(
         Phase::Finalising => d.finalising(settings, target),
         Phase::Terminating | Phase::Terminated => Next::Idle,
     };
-    d.finish(next)
+    let plan = plan::plan(
+        &d.status,
+        &settings.strategy(),
+        target,
+        obs.primary.as_ref(),
+    );
+    let mut decision = d.finish(next);
+    decision.plan = Some(plan);
+    decision
 }
 
 /// A decision being built: the next status and its events.
@@ -159,6 +193,7 @@ impl<'a> Step<'a> {
             status: self.status,
             events: self.events,
             next,
+            plan: None,
         }
     }
 
@@ -202,11 +237,11 @@ impl<'a> Step<'a> {
         let same = self
             .status
             .condition(conditions::VALID)
-            .is_some_and(|c| c.message == message && c.status == "False");
+            .is_some_and(|c| c.message == message && c.status == conditions::FALSE);
         let generation = self.who.generation;
         self.status.set_condition(
             conditions::VALID,
-            "False",
+            conditions::FALSE,
             reason,
             message,
             generation,
@@ -230,14 +265,14 @@ impl<'a> Step<'a> {
         let generation = self.who.generation;
         self.status.set_condition(
             conditions::SUPPORTED,
-            "False",
-            "UnsupportedFields",
+            conditions::FALSE,
+            reasons::UNSUPPORTED_FIELDS,
             &message,
             generation,
             self.now,
         );
         if !same {
-            self.warning("UnsupportedFields", message);
+            self.warning(reasons::UNSUPPORTED_FIELDS, message);
         }
     }
 
@@ -269,344 +304,9 @@ impl<'a> Step<'a> {
             }
         }
     }
-
-    fn initializing(&mut self, settings: &Settings, primary: Option<&Workload>) -> Next {
-        self.set_phase(Phase::Initializing);
-        let Some(primary) = primary else {
-            self.status.waiting_since.get_or_insert(self.now);
-            return Next::Idle; // the primary's creation wakes us
-        };
-        match self.wait(&primary.rollout, settings) {
-            Ok(()) => {
-                self.set_phase(Phase::Initialized);
-                self.status.canary_weight = 0;
-                self.status.last_applied_spec = Some(primary.revision.clone());
-                self.status.last_promoted_spec = Some(primary.revision.clone());
-                self.promoted(
-                    "True",
-                    Phase::Initialized,
-                    "Deployment initialization completed.",
-                );
-                self.normal(
-                    "Initialized",
-                    format!("Initialization done! {}", self.who.canary()),
-                );
-                Next::Idle
-            }
-            Err(WaitOutcome::Waiting(next)) => next,
-            Err(WaitOutcome::Failed(why)) => {
-                let message = format!(
-                    "{}-primary.{} not ready: {why}",
-                    self.who.target, self.who.namespace
-                );
-                let same = self
-                    .status
-                    .condition(conditions::PROMOTED)
-                    .is_some_and(|c| c.message == message);
-                self.promoted("False", Phase::Initializing, &message);
-                if !same {
-                    self.warning("PrimaryNotReady", message);
-                }
-                Next::Idle
-            }
-        }
-    }
-
-    fn is_new_revision(&self, target: &Workload) -> bool {
-        let rev = Some(&target.revision);
-        rev != self.status.last_applied_spec.as_ref()
-            && rev != self.status.last_promoted_spec.as_ref()
-    }
-
-    fn idle(&mut self, target: &Workload) -> Next {
-        if !self.is_new_revision(target) {
-            return Next::Idle;
-        }
-        self.start_run(target);
-        self.normal(
-            "NewRevision",
-            format!("New revision detected! Scaling up {}", self.who.target()),
-        );
-        self.promoted(
-            "Unknown",
-            Phase::Progressing,
-            "New revision detected, progressing canary analysis.",
-        );
-        Next::Idle // the canary's rollout wakes us; the deadline is set on the first wait
-    }
-
-    /// The target went back to the promoted template during a run: the primary already
-    /// runs it, so there is nothing to analyse; traffic returns to the primary.
-    fn reverted(&mut self) -> Next {
-        self.set_phase(Phase::Succeeded);
-        self.status.canary_weight = 0;
-        self.status.waiting_since = None;
-        self.status.last_applied_spec = self.status.last_promoted_spec.clone();
-        self.promoted(
-            "True",
-            Phase::Succeeded,
-            "The target is back on the promoted revision.",
-        );
-        self.normal(
-            "Reverted",
-            format!(
-                "{} is back on the promoted revision: run ended, all traffic to primary",
-                self.who.target()
-            ),
-        );
-        Next::Idle
-    }
-
-    /// The target changed during a run: analyse the new revision from the start.
-    fn restart(&mut self, target: &Workload) -> Next {
-        self.start_run(target);
-        self.normal(
-            "RestartAnalysis",
-            format!(
-                "New revision detected! Restarting analysis for {}",
-                self.who.target()
-            ),
-        );
-        Next::Idle
-    }
-
-    fn start_run(&mut self, target: &Workload) {
-        self.set_phase(Phase::Progressing);
-        self.status.canary_weight = 0;
-        self.status.failed_checks = 0;
-        self.status.iterations = 0;
-        self.status.last_applied_spec = Some(target.revision.clone());
-        self.status.step_started_at = Some(self.now);
-        self.status.run_started_at = Some(self.now);
-        self.status.waiting_since = None;
-        self.status.last_failed_check = None;
-        self.status.metrics.clear();
-    }
-
-    fn progressing(&mut self, settings: &Settings, target: &Workload, obs: &Observation) -> Next {
-        if Some(&target.revision) == self.status.last_promoted_spec.as_ref() {
-            return self.reverted();
-        }
-        if Some(&target.revision) != self.status.last_applied_spec.as_ref() {
-            return self.restart(target);
-        }
-        match self.wait(&target.rollout, settings) {
-            Ok(()) => {}
-            Err(WaitOutcome::Waiting(next)) => return next,
-            Err(WaitOutcome::Failed(why)) => {
-                let msg = format!(
-                    "Rolling back {} progress deadline exceeded canary deployment {} not ready: {why}",
-                    self.who.canary(),
-                    self.who.target()
-                );
-                return self.rollback(msg);
-            }
-        }
-        if settings.skip_analysis {
-            return self.promote();
-        }
-        let weight = self.status.canary_weight;
-        if weight == 0 {
-            let first = settings.steps.first().copied().unwrap_or(100);
-            self.normal(
-                "StartAnalysis",
-                format!("Starting canary analysis for {}", self.who.target()),
-            );
-            return self.advance(settings, first);
-        }
-        let started = self.status.step_started_at.unwrap_or(self.now);
-        let due = started + settings.interval;
-        if self.now < due {
-            return Next::At(due);
-        }
-        let Some(checks) = &obs.checks else {
-            return Next::RunChecks;
-        };
-        self.status.metrics = checks.clone();
-        self.status.step_started_at = Some(self.now);
-        let failed: Vec<String> = checks
-            .iter()
-            .filter_map(|c| verdict::explain(c, &self.who.canary(), &self.who.target()))
-            .collect();
-        if !failed.is_empty() {
-            return self.failed_check(settings, failed);
-        }
-        match settings.next_weight(weight) {
-            Some(w) => self.advance(settings, w),
-            None => self.promote(),
-        }
-    }
-
-    fn advance(&mut self, settings: &Settings, weight: i32) -> Next {
-        self.status.canary_weight = weight;
-        self.status.step_started_at = Some(self.now);
-        self.normal(
-            "Advance",
-            format!("Advance {} canary weight {weight}", self.who.canary()),
-        );
-        Next::At(self.now + settings.interval)
-    }
-
-    fn failed_check(&mut self, settings: &Settings, failed: Vec<String>) -> Next {
-        self.status.failed_checks += 1;
-        self.status.last_failed_check = failed.first().cloned();
-        for message in failed {
-            self.warning("Halt", message);
-        }
-        if self.status.failed_checks >= settings.threshold {
-            let msg = format!(
-                "Rolling back {} failed checks threshold reached {}",
-                self.who.canary(),
-                self.status.failed_checks
-            );
-            return self.rollback(msg);
-        }
-        Next::At(self.now + settings.interval)
-    }
-
-    fn promote(&mut self) -> Next {
-        self.set_phase(Phase::Promoting);
-        self.status.step_started_at = Some(self.now);
-        self.status.waiting_since = Some(self.now);
-        self.promoted(
-            "Unknown",
-            Phase::Promoting,
-            "Canary analysis completed, promoting.",
-        );
-        self.normal(
-            "Promote",
-            format!(
-                "Copying {} template spec to {}-primary.{}",
-                self.who.target(),
-                self.who.target,
-                self.who.namespace
-            ),
-        );
-        Next::Idle // the primary's rollout wakes us
-    }
-
-    fn rollback(&mut self, message: String) -> Next {
-        self.warning("RollBack", message);
-        self.warning(
-            "Failed",
-            format!("Canary failed! Scaling down {}", self.who.target()),
-        );
-        self.set_phase(Phase::Failed);
-        self.status.canary_weight = 0;
-        self.status.waiting_since = None;
-        self.promoted(
-            "False",
-            Phase::Failed,
-            "Canary analysis failed, Deployment scaled to zero.",
-        );
-        Next::Idle
-    }
-
-    fn promoting(
-        &mut self,
-        settings: &Settings,
-        target: &Workload,
-        primary: Option<&Workload>,
-    ) -> Next {
-        let applied = self.status.last_applied_spec.clone();
-        let copied = primary.is_some_and(|p| Some(&p.revision) == applied.as_ref());
-        if !copied && Some(&target.revision) != applied.as_ref() {
-            // The target changed before its template reached the primary: that revision
-            // is gone, so analyse the new one instead of promoting something unanalysed.
-            return self.restart(target);
-        }
-        let rollout = match primary {
-            Some(p) if copied => p.rollout.clone(),
-            _ => Rollout::InProgress("template not copied to the primary yet".into()),
-        };
-        match self.wait(&rollout, settings) {
-            Ok(()) => {}
-            Err(WaitOutcome::Waiting(next)) => return next,
-            Err(WaitOutcome::Failed(why)) => return self.failed_promotion(target, why),
-        }
-        if settings.promotion_step == 0 {
-            self.status.canary_weight = 0;
-            self.normal("RoutePrimary", "Routing all traffic to primary".into());
-            self.set_phase(Phase::Finalising);
-            return Next::Idle;
-        }
-        let started = self.status.step_started_at.unwrap_or(self.now);
-        if self.now < started + settings.interval {
-            return Next::At(started + settings.interval);
-        }
-        let weight = (self.status.canary_weight - settings.promotion_step).max(0);
-        self.status.canary_weight = weight;
-        self.status.step_started_at = Some(self.now);
-        self.normal(
-            "Advance",
-            format!(
-                "Advance {} primary weight {}",
-                self.who.canary(),
-                100 - weight
-            ),
-        );
-        if weight == 0 {
-            self.set_phase(Phase::Finalising);
-            return Next::Idle;
-        }
-        Next::At(self.now + settings.interval)
-    }
-
-    /// The primary did not take the new template in time. Traffic goes to whichever
-    /// workload is healthy: the canary, which passed its analysis, if it is ready.
-    fn failed_promotion(&mut self, target: &Workload, why: String) -> Next {
-        self.warning(
-            "PromotionFailed",
-            format!(
-                "Promotion of {} failed, primary not ready: {why}",
-                self.who.target()
-            ),
-        );
-        let canary_ready = target.rollout == Rollout::Complete && target.replicas > 0;
-        self.set_phase(Phase::Failed);
-        self.status.waiting_since = None;
-        self.status.canary_weight = if canary_ready { 100 } else { 0 };
-        let message = if canary_ready {
-            "Promotion failed: the primary is not ready; all traffic stays on the canary."
-        } else {
-            "Promotion failed: neither the primary nor the canary is ready."
-        };
-        self.status.last_failed_check = Some(message.to_string());
-        self.promoted("False", Phase::Failed, message);
-        Next::Idle
-    }
-
-    fn finalising(&mut self, settings: &Settings, target: &Workload) -> Next {
-        if target.replicas > 0 {
-            return Next::Idle; // the scale-down wakes us
-        }
-        self.set_phase(Phase::Succeeded);
-        self.status.canary_weight = 0;
-        self.status.last_promoted_spec = self.status.last_applied_spec.clone();
-        self.promoted(
-            "True",
-            Phase::Succeeded,
-            "Canary analysis completed successfully, promotion finished.",
-        );
-        let message = if settings.skip_analysis {
-            format!(
-                "Promotion completed! Canary analysis was skipped for {}",
-                self.who.target()
-            )
-        } else {
-            format!("Promotion completed! Scaling down {}", self.who.target())
-        };
-        self.normal("Succeeded", message);
-        Next::Idle
-    }
 }
 
 enum WaitOutcome {
     Waiting(Next),
     Failed(String),
-}
-
-/// Whether every check passed (used by the telemetry).
-pub fn all_passed(checks: &[MetricStatus]) -> bool {
-    checks.iter().all(|c| c.verdict == Verdict::Pass)
 }

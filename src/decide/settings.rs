@@ -1,14 +1,60 @@
-//! The analysis settings of a Canary with Flagger's defaults applied, and the checks the
-//! CRD schema cannot make (they become a `Valid=False` condition, not a crash).
+//! The settings of a Canary with Flagger's defaults applied: the provider (which router),
+//! the target kind, the analysis schedule and its steps; and the checks the CRD schema
+//! cannot make (they become a `Valid=False` condition, not a crash).
 
 use std::time::Duration;
 
+use super::Strategy;
 use crate::api::duration::MAX_INTERVAL;
 use crate::api::{CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration};
+
+/// The router that shifts a Canary's traffic, from `spec.provider` or `--mesh-provider`.
+/// Each value has one module under `crate::router`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    #[default]
+    Istio,
+}
+
+impl Provider {
+    /// Every provider serin implements (the controller watches the kinds of each).
+    pub const ALL: &'static [Provider] = &[Provider::Istio];
+
+    /// Parses a provider name as Flagger spells it; an unknown name is a spec error.
+    pub fn parse(name: &str) -> Result<Provider, SpecError> {
+        match name {
+            "istio" => Ok(Provider::Istio),
+            other => Err(SpecError::Provider(other.to_string())),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Istio => "istio",
+        }
+    }
+}
+
+/// The kind of workload a Canary targets. The API keeps `targetRef.kind` a string (the CRD
+/// accepts Flagger's three kinds); this is the closed set serin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Deployment,
+}
+
+impl TargetKind {
+    pub fn parse(kind: &str) -> Result<TargetKind, SpecError> {
+        match kind {
+            "Deployment" => Ok(TargetKind::Deployment),
+            other => Err(SpecError::TargetKind(other.to_string())),
+        }
+    }
+}
 
 /// Effective settings of one Canary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    pub provider: Provider,
     pub interval: Duration,
     pub threshold: i32,
     /// The weights of the analysis steps, in order; the last one is the max weight.
@@ -41,13 +87,8 @@ impl Settings {
         default_provider: &str,
         min_interval: Duration,
     ) -> Result<Settings, SpecError> {
-        let provider = spec.provider.as_deref().unwrap_or(default_provider);
-        if provider != "istio" {
-            return Err(SpecError::Provider(provider.to_string()));
-        }
-        if spec.target_ref.kind != "Deployment" {
-            return Err(SpecError::TargetKind(spec.target_ref.kind.clone()));
-        }
+        let provider = Provider::parse(spec.provider.as_deref().unwrap_or(default_provider))?;
+        TargetKind::parse(&spec.target_ref.kind)?;
         let deadline = spec
             .progress_deadline_seconds
             .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS)
@@ -55,6 +96,7 @@ impl Settings {
         let Some(analysis) = &spec.analysis else {
             // Flagger: no analysis means skipAnalysis.
             return Ok(Settings {
+                provider,
                 interval: parse_duration(DEFAULT_INTERVAL).unwrap_or(Duration::from_secs(60)),
                 threshold: 1,
                 steps: vec![100],
@@ -83,6 +125,7 @@ impl Settings {
             analysis.max_weight,
         )?;
         Ok(Settings {
+            provider,
             interval: interval.max(min_interval),
             threshold,
             steps,
@@ -92,14 +135,9 @@ impl Settings {
         })
     }
 
-    /// The max weight: the last step.
-    pub fn max_weight(&self) -> i32 {
-        self.steps.last().copied().unwrap_or(100)
-    }
-
-    /// The weight after `current`, or None when `current` is the last step.
-    pub fn next_weight(&self, current: i32) -> Option<i32> {
-        self.steps.iter().copied().find(|w| *w > current)
+    /// The strategy of the runs: today always the weighted canary over `steps`.
+    pub fn strategy(&self) -> Strategy<'_> {
+        Strategy::Canary { steps: &self.steps }
     }
 }
 

@@ -5,22 +5,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use super::inputs::Outcome;
 use crate::api::{CanaryMetric, MetricStatus, Verdict, duration::format_go};
 
 /// Name of the builtin success-rate metric.
 pub const SUCCESS_RATE: &str = "request-success-rate";
 /// Name of the builtin latency metric (milliseconds).
 pub const DURATION: &str = "request-duration";
-
-/// What running one query gave.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Value(f64),
-    /// Empty result or NaN; the text says which.
-    NoData(String),
-    /// The query could not be run or its result not read.
-    Error(String),
-}
 
 /// The accepted range of a metric: `thresholdRange`, or the deprecated `threshold`
 /// (a minimum for the success rate, a maximum for everything else, as in Flagger).

@@ -1,0 +1,277 @@
+//! The `serin` command line: `run` the controller, print the `crd`s, the `rbac` rules or
+//! the `version`; and what `run` does before the controller starts (logs, the client,
+//! a preflight that fails with one clear line, the HTTP endpoints). The leadership loop
+//! is [`crate::leadership`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "serin",
+    version,
+    about = "Progressive delivery (canary) controller for Kubernetes"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the controller.
+    Run(Box<RunArgs>),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+    /// Print the RBAC rules serin needs, as JSON.
+    Rbac,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Kubeconfig file; in-cluster configuration or $KUBECONFIG when unset.
+    #[arg(long, env = "SERIN_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Prometheus address for the builtin metrics.
+    #[arg(
+        long,
+        env = "SERIN_METRICS_SERVER",
+        default_value = "http://prometheus:9090"
+    )]
+    metrics_server: String,
+    /// Default mesh provider of Canaries that do not set one.
+    #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = "istio")]
+    mesh_provider: String,
+    /// Watch only this namespace (all namespaces when unset).
+    #[arg(long, env = "SERIN_NAMESPACE")]
+    namespace: Option<String>,
+    /// Log level or tracing filter, e.g. `info` or `serin=debug,kube=info`.
+    #[arg(long, env = "SERIN_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, env = "SERIN_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
+    /// Address serving /metrics, /healthz and /readyz.
+    #[arg(long, env = "SERIN_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Smallest analysis interval honoured; shorter intervals are raised to it (as Flagger
+    /// raises them to 10s).
+    #[arg(long, env = "SERIN_MIN_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    min_interval: Duration,
+    /// Run only while holding a Lease (needed with more than one replica).
+    #[arg(long, env = "SERIN_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease; default the pod's namespace ($POD_NAMESPACE) or `default`.
+    #[arg(long, env = "SERIN_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "SERIN_LEADER_ELECTION_LEASE_NAME",
+        default_value = "serin"
+    )]
+    leader_election_lease_name: String,
+    /// How long a Lease lasts without renewal; a dead leader is replaced within it.
+    #[arg(long, env = "SERIN_LEADER_ELECTION_DURATION", default_value = "15s", value_parser = parse_duration)]
+    leader_election_duration: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::api::parse_duration(s).map_err(|e| e.to_string())
+}
+
+impl Cli {
+    /// Runs the command; the exit code says whether it worked.
+    pub fn run(self) -> std::process::ExitCode {
+        match self.command {
+            Command::Crd => match crate::api::crds_yaml() {
+                Ok(yaml) => {
+                    print!("{yaml}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot render the CRDs: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            },
+            Command::Rbac => match serde_json::to_string_pretty(&crate::rbac::rules(
+                &crate::router::rbac_rules(),
+            )) {
+                Ok(json) => {
+                    println!("{json}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            },
+            Command::Version => {
+                println!("serin {}", env!("CARGO_PKG_VERSION"));
+                std::process::ExitCode::SUCCESS
+            }
+            Command::Run(args) => {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("error: cannot start the runtime: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                };
+                match runtime.block_on(run_controller(*args)) {
+                    Ok(()) => std::process::ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        std::process::ExitCode::FAILURE
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn init_logs(args: &RunArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .map_err(|e| anyhow::anyhow!("invalid --log-level {:?}: {e}", args.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+async fn client(
+    args: &RunArgs,
+    calls: crate::api_calls::ApiCounter,
+) -> anyhow::Result<kube::Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| anyhow::anyhow!("cannot read kubeconfig {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| anyhow::anyhow!("no Kubernetes configuration found: {e}"))?,
+    };
+    let layer = crate::api_calls::CountingLayer(calls);
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
+}
+
+/// Fails with one clear line when the API server is unreachable or the CRDs are missing.
+async fn preflight(client: &kube::Client, namespace: Option<&str>) -> anyhow::Result<()> {
+    use kube::api::{Api, ListParams};
+    // Scoped to the watched namespace: a namespaced install has no cluster-wide list.
+    let canaries: Api<crate::api::Canary> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(15),
+        canaries.list(&ListParams::default().limit(1)),
+    )
+    .await
+    {
+        Err(_) => anyhow::bail!("the Kubernetes API server did not answer within 15s"),
+        Ok(Err(kube::Error::Api(s))) if s.code == 404 => {
+            anyhow::bail!(
+                "the serin CRDs are not installed: run `serin crd | kubectl apply -f -` (or install the chart)"
+            )
+        }
+        Ok(Err(e)) => anyhow::bail!("cannot reach the Kubernetes API server: {e}"),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logs(&args)?;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let telemetry = Arc::new(crate::telemetry::Telemetry::new(&args.mesh_provider));
+    let client = client(&args, telemetry.api_calls.clone()).await?;
+    tracing::info!(url = %client.default_namespace(), "connecting to the Kubernetes API server");
+    tokio::select! {
+        r = preflight(&client, args.namespace.as_deref()) => r?,
+        _ = &mut shutdown => return Ok(()),
+    }
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
+    tokio::spawn(crate::server::serve(
+        listener,
+        telemetry.clone(),
+        ready.clone(),
+    ));
+    let config = crate::controller::Config {
+        mesh_provider: args.mesh_provider.clone(),
+        metrics_server: args.metrics_server.clone(),
+        min_interval: args.min_interval,
+        namespace: args.namespace.clone(),
+    };
+    let election = args.leader_election.then(|| crate::leadership::Election {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into()),
+        lease_name: args.leader_election_lease_name.clone(),
+        identity: crate::leadership::identity(),
+        duration: args.leader_election_duration,
+    });
+    crate::leadership::run(client, config, telemetry, ready, election, shutdown).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,264 @@
+//! The watches: one reflector cache per kind serin reads (Deployments, Services, every
+//! router's routing kinds, MetricTemplates, Canaries) and the events that wake a Canary's
+//! reconcile. [`start`] builds the caches and the shared [`Ctx`]; [`run`] drives them with
+//! the Controller, and a test can drive them without it ([`Watches::spawn`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tracing::{info, warn};
+
+use super::{Backoff, Config, Ctx, error_policy, pending, reconcile_guarded};
+use crate::api::{Canary, MetricTemplate};
+use crate::metrics::MetricsSource;
+use crate::router;
+use crate::telemetry::Telemetry;
+
+type Touched<K> = BoxStream<'static, Result<K, watcher::Error>>;
+type Ready = (
+    String,
+    BoxFuture<'static, Result<(), reflector::store::WriterDropped>>,
+);
+
+/// The watch streams behind the caches of a [`Ctx`]; they fill the caches while polled.
+pub struct Watches {
+    deployments: Touched<Deployment>,
+    services: Touched<Service>,
+    routing: Vec<(ApiResource, Touched<DynamicObject>)>,
+    templates: Touched<MetricTemplate>,
+    ready: Vec<Ready>,
+}
+
+fn api<K>(client: &Client, ns: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn dyn_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<DynamicObject> {
+    match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    }
+}
+
+fn wc() -> watcher::Config {
+    watcher::Config::default().any_semantic()
+}
+
+fn cache_ready<K>(name: &str, store: &Store<K>) -> Ready
+where
+    K: kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let store = store.clone();
+    (
+        name.to_string(),
+        Box::pin(async move { store.wait_until_ready().await }),
+    )
+}
+
+/// Builds the caches and the context every reconcile shares.
+pub fn start(
+    client: Client,
+    config: Config,
+    telemetry: Arc<Telemetry>,
+    metrics: Arc<dyn MetricsSource>,
+) -> (Arc<Ctx>, Watches) {
+    let ns = config.namespace.clone();
+    let (deployments, dep_writer) = reflector::store();
+    let dep_stream = reflector::reflector(dep_writer, watcher(api(&client, &ns), wc()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    let (services, svc_writer) = reflector::store();
+    let svc_stream = reflector::reflector(svc_writer, watcher(api(&client, &ns), wc()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    let (templates, tpl_writer) = reflector::store();
+    let tpl_stream = reflector::reflector(tpl_writer, watcher(api(&client, &ns), wc()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    let mut caches = vec![
+        cache_ready("deployments", &deployments),
+        cache_ready("services", &services),
+    ];
+    let mut routing = Vec::new();
+    let mut routing_streams = Vec::new();
+    for ar in router::all_kinds() {
+        let writer = reflector::store::Writer::new(ar.clone());
+        let store = writer.as_reader();
+        let stream = reflector::reflector(writer, watcher(dyn_api(&client, &ns, &ar), wc()))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
+        caches.push(cache_ready(&ar.plural, &store));
+        routing.push((ar.clone(), store));
+        routing_streams.push((ar, stream));
+    }
+    caches.push(cache_ready("metrictemplates", &templates));
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        synced: Arc::new(AtomicBool::new(false)),
+        pending: pending::Pending::default(),
+        backoff: Backoff::default(),
+        recorder: Recorder::new(client, Reporter::from("serin")),
+        metrics,
+        telemetry,
+        deployments,
+        services,
+        routing,
+        templates,
+        config,
+    });
+    let watches = Watches {
+        deployments: dep_stream,
+        services: svc_stream,
+        routing: routing_streams,
+        templates: tpl_stream,
+        ready: caches,
+    };
+    (ctx, watches)
+}
+
+impl Watches {
+    /// Drives the caches without a Controller (for tests that call reconcile themselves);
+    /// `ctx.synced` turns true once they have synced.
+    pub fn spawn(self, ctx: &Ctx) {
+        tokio::spawn(self.deployments.for_each(|_| async {}));
+        tokio::spawn(self.services.for_each(|_| async {}));
+        tokio::spawn(self.templates.for_each(|_| async {}));
+        for (_, s) in self.routing {
+            tokio::spawn(s.for_each(|_| async {}));
+        }
+        let ready = Arc::new(AtomicBool::new(false));
+        tokio::spawn(wait_for_caches(self.ready, ctx.synced.clone(), ready));
+    }
+}
+
+/// Runs the controller until `shutdown` resolves. `ready` is set once every cache has
+/// synced.
+pub async fn run(
+    client: Client,
+    config: Config,
+    telemetry: Arc<Telemetry>,
+    metrics: Arc<dyn MetricsSource>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = config.namespace.clone();
+    let (ctx, mut watches) = start(client.clone(), config, telemetry, metrics);
+    // Decoding through the guard: one undecodable Canary is reported and skipped instead
+    // of failing the whole list (and with it every other Canary and the start).
+    let controller = Controller::new(api::<DeserializeGuard<Canary>>(&client, &ns), wc());
+    let canaries = controller.store();
+    let by_target = canaries.clone();
+    watches.ready.push(cache_ready("canaries", &canaries));
+    tokio::spawn(wait_for_caches(watches.ready, ctx.synced.clone(), ready));
+    // Templates only feed the cache; a change to one is seen at the next step.
+    tokio::spawn(watches.templates.for_each(|_| async {}));
+
+    let mut controller = controller
+        .watches_stream(watches.deployments, move |d: Deployment| {
+            // A Deployment wakes the Canaries that target it or own it.
+            let ns = d.namespace().unwrap_or_default();
+            let name = d.name_any();
+            let owners: Vec<String> = d
+                .owner_references()
+                .iter()
+                .filter(|o| o.kind == "Canary")
+                .map(|o| o.name.clone())
+                .collect();
+            by_target
+                .state()
+                .into_iter()
+                .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|g| match &g.0 {
+                    Ok(c) => c.spec.target_ref.name == name || owners.contains(&c.name_any()),
+                    Err(_) => false,
+                })
+                .map(|g| ObjectRef::from_obj(g.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .owns_stream(watches.services);
+    for (ar, stream) in watches.routing {
+        controller = controller.owns_stream_with(stream, ar);
+    }
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_guarded, error_policy, ctx)
+        .for_each(|r| async move {
+            // Reconcile errors are logged by the error policy; what arrives here are the
+            // watch errors (a forbidden resource, a missing CRD), which must not be silent.
+            if let Err(kube::runtime::controller::Error::QueueError(e)) = r {
+                warn!(error = %e, "watch failed");
+            }
+        })
+        .await;
+}
+
+/// Marks serin synced (and ready) once every cache has its first list, and says which
+/// caches it is still waiting for every ten seconds until then: a cache that never syncs
+/// (a missing CRD, a forbidden resource) must not go unexplained.
+async fn wait_for_caches(caches: Vec<Ready>, synced: Arc<AtomicBool>, ready: Arc<AtomicBool>) {
+    let waiting = Arc::new(std::sync::Mutex::new(
+        caches
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect::<Vec<_>>(),
+    ));
+    let all = futures::future::join_all(caches.into_iter().map(|(name, fut)| {
+        let waiting = waiting.clone();
+        async move {
+            let ok = fut.await.is_ok();
+            if let Ok(mut w) = waiting.lock() {
+                w.retain(|n| *n != name);
+            }
+            tracing::debug!(cache = name, "watch cache synced");
+            ok
+        }
+    }));
+    tokio::pin!(all);
+    // Re-polled every second as well as on wake-ups, so a missed wake-up costs a second,
+    // not the whole run; what is still missing is reported every ten seconds.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks = 0u32;
+    loop {
+        tokio::select! {
+            results = &mut all => {
+                if results.iter().all(|ok| *ok) {
+                    info!("watch caches synced");
+                    synced.store(true, Ordering::SeqCst);
+                    ready.store(true, Ordering::SeqCst);
+                }
+                return;
+            }
+            _ = tick.tick() => {
+                ticks += 1;
+                if ticks.is_multiple_of(10) {
+                    let names = waiting.lock().map(|w| w.join(", ")).unwrap_or_default();
+                    warn!(waiting_for = %names, "watch caches not synced yet");
+                }
+            }
+        }
+    }
+}

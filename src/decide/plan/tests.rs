@@ -1,0 +1,69 @@
+//! The plan's rules, on observed workloads.
+
+use super::*;
+use crate::api::{CanaryStatus, Phase};
+
+fn status(phase: Phase, weight: i32) -> CanaryStatus {
+    CanaryStatus {
+        phase: Some(phase),
+        canary_weight: weight,
+        last_applied_spec: Some("v2".into()),
+        last_promoted_spec: Some("v1".into()),
+        ..Default::default()
+    }
+}
+
+fn primary_on(rev: &str) -> Workload {
+    Workload {
+        revision: rev.into(),
+        replicas: 1,
+        rollout: crate::decide::Rollout::Complete,
+        serving: true,
+    }
+}
+
+#[test]
+fn the_primary_is_copied_only_when_it_must_be() {
+    // Initialisation creates it, and follows the target until it is ready.
+    assert!(copy_to_primary(&status(Phase::Initializing, 0), "v1", None));
+    assert!(copy_to_primary(
+        &status(Phase::Initializing, 0),
+        "v2",
+        Some(&primary_on("v1"))
+    ));
+    assert!(!copy_to_primary(
+        &status(Phase::Initializing, 0),
+        "v1",
+        Some(&primary_on("v1"))
+    ));
+    // Promotion copies the analysed revision, and only that one.
+    assert!(copy_to_primary(
+        &status(Phase::Promoting, 50),
+        "v2",
+        Some(&primary_on("v1"))
+    ));
+    assert!(!copy_to_primary(
+        &status(Phase::Promoting, 50),
+        "v3",
+        Some(&primary_on("v1"))
+    ));
+    // A deleted primary comes back only from the promoted template.
+    assert!(!copy_to_primary(&status(Phase::Failed, 0), "v2", None));
+    assert!(copy_to_primary(&status(Phase::Failed, 0), "v1", None));
+    assert!(!copy_to_primary(
+        &status(Phase::Progressing, 10),
+        "v2",
+        Some(&primary_on("v1"))
+    ));
+}
+
+#[test]
+fn the_apex_follows_the_serving_workload() {
+    assert!(!apex_on_primary(&status(Phase::Initializing, 0)));
+    assert!(apex_on_primary(&status(Phase::Progressing, 30)));
+    assert!(apex_on_primary(&status(Phase::Failed, 0)));
+    assert!(
+        !apex_on_primary(&status(Phase::Failed, 100)),
+        "a failed promotion keeps the canary"
+    );
+}

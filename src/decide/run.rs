@@ -1,0 +1,220 @@
+//! The analysis run: noticing a new revision, waiting for the canary, judging each step,
+//! advancing through the strategy's steps, halting and rolling back.
+
+use super::*;
+
+impl Step<'_> {
+    pub(super) fn initializing(&mut self, settings: &Settings, primary: Option<&Workload>) -> Next {
+        self.set_phase(Phase::Initializing);
+        let Some(primary) = primary else {
+            self.status.waiting_since.get_or_insert(self.now);
+            return Next::Idle; // the primary's creation wakes us
+        };
+        match self.wait(&primary.rollout, settings) {
+            Ok(()) => {
+                self.set_phase(Phase::Initialized);
+                self.status.canary_weight = 0;
+                self.status.last_applied_spec = Some(primary.revision.clone());
+                self.status.last_promoted_spec = Some(primary.revision.clone());
+                self.promoted(
+                    conditions::TRUE,
+                    Phase::Initialized,
+                    "Deployment initialization completed.",
+                );
+                self.normal(
+                    reasons::INITIALIZED,
+                    format!("Initialization done! {}", self.who.canary()),
+                );
+                Next::Idle
+            }
+            Err(WaitOutcome::Waiting(next)) => next,
+            Err(WaitOutcome::Failed(why)) => {
+                let message = format!("{} not ready: {why}", self.who.primary());
+                let same = self
+                    .status
+                    .condition(conditions::PROMOTED)
+                    .is_some_and(|c| c.message == message);
+                self.promoted(conditions::FALSE, Phase::Initializing, &message);
+                if !same {
+                    self.warning(reasons::PRIMARY_NOT_READY, message);
+                }
+                Next::Idle
+            }
+        }
+    }
+
+    fn is_new_revision(&self, target: &Workload) -> bool {
+        let rev = Some(&target.revision);
+        rev != self.status.last_applied_spec.as_ref()
+            && rev != self.status.last_promoted_spec.as_ref()
+    }
+
+    pub(super) fn idle(&mut self, target: &Workload) -> Next {
+        if !self.is_new_revision(target) {
+            return Next::Idle;
+        }
+        self.start_run(target);
+        self.normal(
+            reasons::NEW_REVISION,
+            format!("New revision detected! Scaling up {}", self.who.target()),
+        );
+        self.promoted(
+            conditions::UNKNOWN,
+            Phase::Progressing,
+            "New revision detected, progressing canary analysis.",
+        );
+        Next::Idle // the canary's rollout wakes us; the deadline is set on the first wait
+    }
+
+    /// The target went back to the promoted template during a run: the primary already
+    /// runs it, so there is nothing to analyse; traffic returns to the primary.
+    fn reverted(&mut self) -> Next {
+        self.set_phase(Phase::Succeeded);
+        self.status.canary_weight = 0;
+        self.status.waiting_since = None;
+        self.status.last_applied_spec = self.status.last_promoted_spec.clone();
+        self.promoted(
+            conditions::TRUE,
+            Phase::Succeeded,
+            "The target is back on the promoted revision.",
+        );
+        self.normal(
+            reasons::REVERTED,
+            format!(
+                "{} is back on the promoted revision: run ended, all traffic to primary",
+                self.who.target()
+            ),
+        );
+        Next::Idle
+    }
+
+    /// The target changed during a run: analyse the new revision from the start.
+    pub(super) fn restart(&mut self, target: &Workload) -> Next {
+        self.start_run(target);
+        self.normal(
+            reasons::RESTART_ANALYSIS,
+            format!(
+                "New revision detected! Restarting analysis for {}",
+                self.who.target()
+            ),
+        );
+        Next::Idle
+    }
+
+    fn start_run(&mut self, target: &Workload) {
+        self.set_phase(Phase::Progressing);
+        self.status.canary_weight = 0;
+        self.status.failed_checks = 0;
+        self.status.iterations = 0;
+        self.status.last_applied_spec = Some(target.revision.clone());
+        self.status.step_started_at = Some(self.now);
+        self.status.run_started_at = Some(self.now);
+        self.status.waiting_since = None;
+        self.status.last_failed_check = None;
+        self.status.metrics.clear();
+    }
+
+    pub(super) fn progressing(
+        &mut self,
+        settings: &Settings,
+        target: &Workload,
+        obs: &Observation,
+    ) -> Next {
+        if Some(&target.revision) == self.status.last_promoted_spec.as_ref() {
+            return self.reverted();
+        }
+        if Some(&target.revision) != self.status.last_applied_spec.as_ref() {
+            return self.restart(target);
+        }
+        match self.wait(&target.rollout, settings) {
+            Ok(()) => {}
+            Err(WaitOutcome::Waiting(next)) => return next,
+            Err(WaitOutcome::Failed(why)) => {
+                let msg = format!(
+                    "Rolling back {} progress deadline exceeded canary deployment {} not ready: {why}",
+                    self.who.canary(),
+                    self.who.target()
+                );
+                return self.rollback(msg);
+            }
+        }
+        if settings.skip_analysis {
+            return self.promote();
+        }
+        let strategy = settings.strategy();
+        if !strategy.started(&self.status) {
+            self.normal(
+                reasons::START_ANALYSIS,
+                format!("Starting canary analysis for {}", self.who.target()),
+            );
+            return self.advance(settings, strategy.first_weight());
+        }
+        let started = self.status.step_started_at.unwrap_or(self.now);
+        let due = started + settings.interval;
+        if self.now < due {
+            return Next::At(due);
+        }
+        let Some(measured) = &obs.inputs.metrics else {
+            return Next::Gather(Request::METRICS);
+        };
+        // Judged here, not where they were measured: the verdict is part of the decision.
+        let checks: Vec<_> = measured.iter().map(Measurement::judge).collect();
+        self.status.step_started_at = Some(self.now);
+        let failed: Vec<String> = checks
+            .iter()
+            .filter_map(|c| verdict::explain(c, &self.who.canary(), &self.who.target()))
+            .collect();
+        self.status.metrics = checks;
+        if !failed.is_empty() {
+            return self.failed_check(settings, failed);
+        }
+        match strategy.next_weight(self.status.canary_weight) {
+            Some(w) => self.advance(settings, w),
+            None => self.promote(),
+        }
+    }
+
+    fn advance(&mut self, settings: &Settings, weight: i32) -> Next {
+        self.status.canary_weight = weight;
+        self.status.step_started_at = Some(self.now);
+        self.normal(
+            reasons::ADVANCE,
+            format!("Advance {} canary weight {weight}", self.who.canary()),
+        );
+        Next::At(self.now + settings.interval)
+    }
+
+    fn failed_check(&mut self, settings: &Settings, failed: Vec<String>) -> Next {
+        self.status.failed_checks += 1;
+        self.status.last_failed_check = failed.first().cloned();
+        for message in failed {
+            self.warning(reasons::HALT, message);
+        }
+        if self.status.failed_checks >= settings.threshold {
+            let msg = format!(
+                "Rolling back {} failed checks threshold reached {}",
+                self.who.canary(),
+                self.status.failed_checks
+            );
+            return self.rollback(msg);
+        }
+        Next::At(self.now + settings.interval)
+    }
+
+    pub(super) fn rollback(&mut self, message: String) -> Next {
+        self.warning(reasons::ROLLBACK, message);
+        self.warning(
+            reasons::FAILED,
+            format!("Canary failed! Scaling down {}", self.who.target()),
+        );
+        self.set_phase(Phase::Failed);
+        self.status.canary_weight = 0;
+        self.status.waiting_since = None;
+        self.promoted(
+            conditions::FALSE,
+            Phase::Failed,
+            "Canary analysis failed, Deployment scaled to zero.",
+        );
+        Next::Idle
+    }
+}

@@ -1,0 +1,158 @@
+//! Every transition of the decision, without a cluster or a runtime: the fixtures here,
+//! the tests by step of the rollout.
+
+mod promotion;
+mod run;
+mod spec;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::api::{CanaryMetric, CanaryStatus, MetricStatus, Phase, ThresholdRange, Verdict};
+
+fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+}
+
+fn who() -> Identity {
+    Identity {
+        name: "podinfo".into(),
+        namespace: "test".into(),
+        target: "podinfo".into(),
+        generation: Some(1),
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        provider: Provider::Istio,
+        interval: Duration::from_secs(60),
+        threshold: 2,
+        steps: vec![10, 20, 30],
+        promotion_step: 0,
+        progress_deadline: Duration::from_secs(600),
+        skip_analysis: false,
+    }
+}
+
+fn ready(rev: &str) -> Workload {
+    Workload {
+        revision: rev.into(),
+        replicas: 1,
+        rollout: Rollout::Complete,
+        serving: true,
+    }
+}
+
+fn rolling(rev: &str) -> Workload {
+    Workload {
+        revision: rev.into(),
+        replicas: 1,
+        rollout: Rollout::InProgress("0 of 1 updated replicas are available".into()),
+        serving: false,
+    }
+}
+
+fn scaled_down(rev: &str) -> Workload {
+    Workload {
+        revision: rev.into(),
+        replicas: 0,
+        rollout: Rollout::InProgress("scaled to zero".into()),
+        serving: false,
+    }
+}
+
+/// A measurement of the success rate (range min 99) that judges to `verdict`.
+fn check(verdict: Verdict, value: Option<f64>) -> Measurement {
+    let outcome = match (verdict, value) {
+        (Verdict::Pass | Verdict::Fail, Some(v)) => Outcome::Value(v),
+        (Verdict::Error, _) => Outcome::Error("empty result".into()),
+        _ => Outcome::NoData("empty result".into()),
+    };
+    let m = Measurement {
+        metric: CanaryMetric {
+            name: "request-success-rate".into(),
+            threshold_range: Some(ThresholdRange {
+                min: Some(99.0),
+                max: None,
+            }),
+            ..Default::default()
+        },
+        query: "sum(rate(istio_requests_total[1m]))".into(),
+        outcome,
+        at: t(0),
+    };
+    let judged: MetricStatus = m.judge();
+    assert_eq!(judged.verdict, verdict, "the fixture judges as asked");
+    m
+}
+
+/// A canary under test: keeps the status between decisions, like the API server would.
+struct Canary {
+    settings: Settings,
+    status: CanaryStatus,
+    suspended: bool,
+}
+
+impl Canary {
+    fn new() -> Self {
+        Canary {
+            settings: settings(),
+            status: CanaryStatus::default(),
+            suspended: false,
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Settings)) -> Self {
+        f(&mut self.settings);
+        self
+    }
+
+    /// A canary that finished initialisation on revision "v1".
+    fn initialized() -> Self {
+        let mut c = Canary::new();
+        c.step(Some(scaled_down("v1")), Some(ready("v1")), None, t(0));
+        assert_eq!(c.status.phase(), Phase::Initialized);
+        c
+    }
+
+    /// A canary analysing revision "v2" at its first weight, step started at t(10).
+    fn progressing() -> Self {
+        let mut c = Canary::initialized();
+        c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
+        c.step(Some(ready("v2")), Some(ready("v1")), None, t(10));
+        assert_eq!(c.status.canary_weight, 10);
+        c
+    }
+
+    fn step(
+        &mut self,
+        target: Option<Workload>,
+        primary: Option<Workload>,
+        checks: Option<Vec<Measurement>>,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let obs = Observation {
+            target,
+            primary,
+            inputs: Inputs { metrics: checks },
+        };
+        let d = decide(
+            &who(),
+            &Ok(self.settings.clone()),
+            &[],
+            self.suspended,
+            &self.status,
+            &obs,
+            now,
+        );
+        self.status = d.status.clone();
+        d
+    }
+
+    fn messages(d: &Decision) -> Vec<&str> {
+        d.events.iter().map(|e| e.message.as_str()).collect()
+    }
+}

@@ -1,0 +1,144 @@
+//! Spec problems, suspension and verdicts.
+
+use super::*;
+
+#[test]
+fn a_missing_target_is_reported_once_not_on_every_reconcile() {
+    let obs = Observation::default();
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    let again = decide(&who(), &Ok(settings()), &[], false, &d.status, &obs, t(1));
+    assert_eq!(again.status, d.status, "no status write");
+    assert!(again.events.is_empty(), "no second Warning");
+}
+
+#[test]
+fn a_suspended_canary_is_frozen() {
+    let mut c = Canary::progressing();
+    c.suspended = true;
+    let before = c.status.clone();
+    let d = c.step(Some(ready("v3")), Some(ready("v1")), None, t(500));
+    assert_eq!(d.status, before);
+    assert_eq!(d.next, Next::Idle);
+}
+
+#[test]
+fn an_invalid_spec_is_reported_once_and_waits_for_a_change() {
+    let status = CanaryStatus::default();
+    let err: Result<Settings, SpecError> = Err(SpecError::Provider("linkerd".into()));
+    let obs = Observation {
+        target: Some(ready("v1")),
+        ..Default::default()
+    };
+    let d = decide(&who(), &err, &[], false, &status, &obs, t(0));
+    assert_eq!(d.events.len(), 1);
+    assert_eq!(d.next, Next::Idle);
+    let again = decide(&who(), &err, &[], false, &d.status, &obs, t(1));
+    assert!(again.events.is_empty());
+    assert_eq!(again.status, d.status);
+}
+
+#[test]
+fn unsupported_fields_are_reported_once() {
+    let obs = Observation {
+        target: Some(ready("v1")),
+        primary: Some(ready("v1")),
+        inputs: Inputs::default(),
+    };
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &["analysis.webhooks"],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.warning && e.message.contains("analysis.webhooks"))
+    );
+    let again = decide(
+        &who(),
+        &Ok(settings()),
+        &["analysis.webhooks"],
+        false,
+        &d.status,
+        &obs,
+        t(1),
+    );
+    assert!(again.events.iter().all(|e| !e.message.contains("webhooks")));
+    assert_eq!(
+        again
+            .status
+            .condition(conditions::SUPPORTED)
+            .unwrap()
+            .status,
+        "False"
+    );
+}
+
+#[test]
+fn a_missing_target_is_reported() {
+    let obs = Observation::default();
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    assert_eq!(
+        d.status.condition(conditions::VALID).unwrap().reason,
+        "TargetNotFound"
+    );
+}
+
+#[test]
+fn metric_thresholds_feed_verdicts() {
+    let m = CanaryMetric {
+        name: "latency".into(),
+        threshold_range: Some(ThresholdRange {
+            min: None,
+            max: Some(500.0),
+        }),
+        ..Default::default()
+    };
+    let c = verdict::judge(&m, "q", &verdict::Outcome::Value(501.0), t(0));
+    assert_eq!(c.verdict, Verdict::Fail);
+}
+
+#[test]
+fn objects_are_left_alone_when_suspended_or_without_a_target() {
+    let mut c = Canary::progressing();
+    c.suspended = true;
+    let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(30));
+    assert_eq!(d.plan, None, "suspended: nothing to converge");
+    c.suspended = false;
+    let d = c.step(None, Some(ready("v1")), None, t(30));
+    assert_eq!(d.plan, None, "no target: nothing to converge");
+}
+
+#[test]
+fn the_plan_routes_the_recorded_weight_to_serving_workloads() {
+    let mut c = Canary::progressing();
+    let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(30));
+    let plan = d.plan.expect("a plan");
+    assert_eq!((plan.split.primary, plan.split.canary), (90, 10));
+    assert!(plan.apex_on_primary);
+    assert_eq!(plan.copy_to_primary, None);
+    // A canary with no available replica gets no traffic, whatever the status says.
+    let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(31));
+    let plan = d.plan.expect("a plan");
+    assert_eq!((plan.split.primary, plan.split.canary), (100, 0));
+}

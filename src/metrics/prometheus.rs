@@ -1,0 +1,128 @@
+//! The Prometheus HTTP API as a [`MetricsSource`] (prometheus-http-query), reusing one HTTP
+//! client per TLS setting.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use prometheus_http_query::Client as PromClient;
+use prometheus_http_query::response::Data;
+
+use super::MetricsSource;
+use super::query::{Endpoint, QueryError};
+use crate::decide::Outcome;
+
+/// Timeout of one query, as Flagger's.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs queries, reusing one HTTP client per TLS setting.
+#[derive(Default)]
+pub struct Prometheus {
+    clients: Mutex<HashMap<bool, reqwest::Client>>,
+}
+
+impl Prometheus {
+    /// The client for `ep` (one per TLS setting), or why there is none.
+    fn client(&self, ep: &Endpoint) -> Result<PromClient, QueryError> {
+        let failed = |message: String| QueryError::Client {
+            address: ep.address.clone(),
+            message,
+        };
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| failed("client cache poisoned".into()))?;
+        let http = match clients.get(&ep.insecure) {
+            Some(c) => c.clone(),
+            None => {
+                let c = reqwest::Client::builder()
+                    .timeout(QUERY_TIMEOUT)
+                    .danger_accept_invalid_certs(ep.insecure)
+                    .build()
+                    .map_err(|e| failed(e.to_string()))?;
+                clients.insert(ep.insecure, c.clone());
+                c
+            }
+        };
+        PromClient::from(http, &ep.address).map_err(|e| failed(e.to_string()))
+    }
+
+    /// Runs one instant query; the result must be a single value.
+    async fn instant(&self, ep: &Endpoint, query: &str) -> Result<Outcome, QueryError> {
+        let client = self.client(ep)?;
+        let mut builder = client.query(query);
+        for (k, v) in &ep.headers {
+            match (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) {
+                (Ok(k), Ok(v)) => builder = builder.header(k, v),
+                _ => return Err(QueryError::Header(k.clone())),
+            }
+        }
+        if let Some(token) = &ep.bearer {
+            match reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+                Ok(v) => builder = builder.header(reqwest::header::AUTHORIZATION, v),
+                Err(_) => return Err(QueryError::Bearer),
+            }
+        }
+        if let Some((user, password)) = &ep.basic {
+            use base64::Engine as _;
+            let raw =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Basic {raw}")) {
+                builder = builder.header(reqwest::header::AUTHORIZATION, v);
+            }
+        }
+        match builder.get().await {
+            Ok(result) => Ok(outcome(result.data())),
+            Err(e) => Err(QueryError::Request {
+                address: ep.address.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl MetricsSource for Prometheus {
+    fn query<'a>(&'a self, endpoint: &'a Endpoint, query: &'a str) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            self.instant(endpoint, query)
+                .await
+                .unwrap_or_else(|e| Outcome::Error(e.to_string()))
+        })
+    }
+}
+
+/// Reads one value out of a query result.
+pub fn outcome(data: &Data) -> Outcome {
+    let value = match data {
+        Data::Scalar(s) => s.value(),
+        Data::Vector(v) if v.is_empty() => {
+            return Outcome::NoData("the query returned no values".into());
+        }
+        Data::Vector(v) if v.len() > 1 => {
+            return Outcome::Error(format!("query returned {} values, expected one", v.len()));
+        }
+        Data::Vector(v) => v[0].sample().value(),
+        Data::Matrix(_) => {
+            return Outcome::Error("query returned a range vector, expected one value".into());
+        }
+    };
+    if value.is_nan() {
+        Outcome::NoData("the query returned NaN (no requests in the window?)".into())
+    } else {
+        Outcome::Value(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_nan_results_are_no_data() {
+        assert!(matches!(outcome(&Data::Vector(vec![])), Outcome::NoData(_)));
+    }
+}

@@ -1,0 +1,108 @@
+//! The router seam: everything that depends on the mesh or ingress that shifts traffic.
+//!
+//! A router says which kinds it manages (the controller watches them), builds the routing
+//! objects for a [`TrafficSplit`], says what to write back on deletion for objects it took
+//! over, names the queries of the builtin metrics, and lists its RBAC rules. Adding a
+//! router is one new module here, one arm in [`for_provider`], one variant of
+//! [`Provider`], and its stand-in in the sandbox.
+//!
+//! Why a trait object and not an enum or an async trait: every method is pure and
+//! synchronous (the IO stays in `controller`, generic over `DynamicObject`), so the trait is
+//! object safe without boxing futures, and the watch wiring needs no type per router: each
+//! router's kinds are plain [`ApiResource`]s watched as dynamic objects. A router is chosen
+//! per Canary (`spec.provider`), so a `&'static dyn Router` is all a reconcile carries.
+
+pub mod istio;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::api::{ApiResource, DynamicObject};
+use serde_json::Value;
+
+use crate::api::Canary;
+use crate::build::Desired;
+use crate::decide::{Provider, TrafficSplit};
+use crate::rbac::Rule;
+
+/// The routing objects observed for one Canary, by (kind, name).
+#[derive(Debug, Clone, Default)]
+pub struct RoutingObjects {
+    objects: BTreeMap<(String, String), Arc<DynamicObject>>,
+}
+
+impl RoutingObjects {
+    pub fn insert(&mut self, kind: &str, name: &str, object: Arc<DynamicObject>) {
+        self.objects
+            .insert((kind.to_string(), name.to_string()), object);
+    }
+
+    pub fn get(&self, kind: &str, name: &str) -> Option<&DynamicObject> {
+        self.objects
+            .get(&(kind.to_string(), name.to_string()))
+            .map(Arc::as_ref)
+    }
+}
+
+/// A merge patch that gives an object serin took over back to its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore {
+    pub resource: ApiResource,
+    pub name: String,
+    pub patch: Value,
+}
+
+/// What a router does; see the module doc.
+pub trait Router: Send + Sync {
+    /// The kinds of the routing objects, watched by the controller and owned by Canaries.
+    fn kinds(&self) -> Vec<ApiResource>;
+
+    /// The routing objects that carry out `split`. `observed` holds the current objects,
+    /// so that one serin takes over keeps its original spec for the revert.
+    fn desired(
+        &self,
+        canary: &Canary,
+        split: &TrafficSplit,
+        observed: &RoutingObjects,
+    ) -> Vec<Desired>;
+
+    /// On deletion (with `revertOnDeletion`): what to write back to objects serin took over.
+    fn restore(&self, canary: &Canary, observed: &RoutingObjects) -> Vec<Restore>;
+
+    /// The query template of a builtin metric (`request-success-rate`, `request-duration`).
+    fn builtin_query(&self, metric: &str) -> Option<&'static str>;
+
+    /// The RBAC rules its kinds need.
+    fn rbac(&self) -> &'static [Rule];
+}
+
+/// The router of a provider.
+pub fn for_provider(provider: Provider) -> &'static dyn Router {
+    match provider {
+        Provider::Istio => &istio::Istio,
+    }
+}
+
+/// The routing kinds of every provider serin implements, each once.
+pub fn all_kinds() -> Vec<ApiResource> {
+    let mut out: Vec<ApiResource> = Vec::new();
+    for p in Provider::ALL {
+        for k in for_provider(*p).kinds() {
+            if !out
+                .iter()
+                .any(|o| o.api_version == k.api_version && o.kind == k.kind)
+            {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
+/// The RBAC rules of every provider's routing kinds.
+pub fn rbac_rules() -> Vec<Rule> {
+    Provider::ALL
+        .iter()
+        .flat_map(|p| for_provider(*p).rbac().iter().cloned())
+        .collect()
+}
