@@ -13,12 +13,16 @@ pub mod duration;
 mod metric_template;
 mod schema;
 mod status;
+mod webhook;
 
-pub use alert_provider::{AlertProvider, AlertProviderSpec};
+pub use alert_provider::{
+    AlertProvider, AlertProviderSpec, AlertProviderType, DEFAULT_ALERT_CHANNEL, DEFAULT_ALERT_USERNAME,
+};
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use status::*;
+pub use webhook::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
