@@ -16,7 +16,8 @@ mod status;
 mod webhook;
 
 pub use alert_provider::{
-    AlertProvider, AlertProviderSpec, AlertProviderType, DEFAULT_ALERT_CHANNEL, DEFAULT_ALERT_USERNAME,
+    AlertProvider, AlertProviderSpec, AlertProviderType, DEFAULT_ALERT_CHANNEL,
+    DEFAULT_ALERT_USERNAME,
 };
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};

@@ -83,7 +83,11 @@ pub struct CanaryWebhook {
     #[schemars(range(min = 0, max = 10))]
     pub retries: Option<i32>,
     /// Accept any TLS certificate of the webhook's server.
-    #[serde(default, rename = "disableTLS", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        rename = "disableTLS",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub disable_tls: bool,
     /// Send no alert for this webhook's failures.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
