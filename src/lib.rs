@@ -4,6 +4,7 @@
 //! [`decide`] (pure) -> [`controller::record`] (status, events) -> [`controller::converge`]
 //! (managed objects). See README.md for the user's view.
 
+pub mod alerts;
 pub mod api;
 pub mod api_calls;
 pub mod build;

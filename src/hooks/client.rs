@@ -56,15 +56,20 @@ impl FromStr for HostMapping {
     }
 }
 
+/// Installs rustls' ring provider unless one is installed. reqwest is built without a
+/// provider; serin's binary installs ring at start, and doing it before every client
+/// build too (a no-op then) keeps library callers and tests working.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A client for webhook and alert calls: rustls, the host mappings, and certificate
 /// checks off only when `accept_invalid_certs` (a hook's `disableTLS`).
 pub fn build_client(
     mappings: &[HostMapping],
     accept_invalid_certs: bool,
 ) -> reqwest::Result<Client> {
-    // reqwest is built without a crypto provider; serin's binary installs ring at start,
-    // and doing it here too (a no-op when done) keeps library callers and tests working.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     let mut builder = Client::builder()
         .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
         .tls_danger_accept_invalid_certs(accept_invalid_certs);
