@@ -10,6 +10,7 @@
 
 pub mod apiserver;
 pub mod kubelet;
+pub mod loadtester;
 pub mod mesh;
 pub mod prometheus;
 pub mod sandbox;
