@@ -1,6 +1,7 @@
 //! A stand-in for flagger-loadtester, speaking its HTTP contract, so that a Canary whose
 //! webhooks point at `http://flagger-loadtester.test/` works on the sandbox once serin
-//! maps that host to this server (`serin run --resolve flagger-loadtester.test=ADDR`).
+//! maps that host to this server (the host mapping `flagger-loadtester.test=ADDR`, see
+//! `serin::hooks::HostMapping`).
 //!
 //! Routes, status codes and bodies are the real loadtester's:
 //! - `POST /` with the webhook payload: `metadata.type` `cmd` (the default) starts the
