@@ -1,8 +1,12 @@
 //! serin's webhook and alert protocol against the sandbox's stand-ins: `serin::hooks::call`
 //! reaches the loadtester by its in-cluster name through a host mapping, gates open and
 //! close as a person would open them (a POST, as with curl), a `hey` task's traffic shows
-//! in Prometheus, and `serin::alerts` delivers to the receiver.
+//! in Prometheus, and `serin::alerts` delivers to the receiver. `hooks_protocol/api.rs`: the typed
+//! webhooks, alerts and AlertProvider in the API server.
 
+mod hooks_protocol {
+    mod api;
+}
 mod support;
 
 use std::time::Duration;
