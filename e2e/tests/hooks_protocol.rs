@@ -129,9 +129,9 @@ async fn a_hey_task_sends_traffic_the_metrics_see() {
     let client = sandbox.client().await;
     let ns = TestNamespace::create(&client, "hooks-load").await;
     let n = ns.name.clone();
-    ns.create_yaml::<Deployment>(&format!(
-        "metadata: {{name: app-canary}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: app-canary}}}}\n  template:\n    metadata: {{labels: {{app: app-canary}}}}\n    spec: {{containers: [{{name: app, image: podinfo}}]}}\n"
-    ))
+    ns.create_yaml::<Deployment>(
+        "metadata: {name: app-canary}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: app-canary}}\n  template:\n    metadata: {labels: {app: app-canary}}\n    spec: {containers: [{name: app, image: podinfo}]}\n",
+    )
     .await;
     ns.create_yaml::<Service>(
         "metadata: {name: app-canary}\nspec:\n  selector: {app: app-canary}\n  ports: [{name: http, port: 9898}]\n",

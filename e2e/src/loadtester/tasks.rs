@@ -76,7 +76,7 @@ fn hey_rate(words: &[&str]) -> (f64, Duration) {
     let rps = number("-q")
         .filter(|q| *q > 0.0)
         .map_or(HEY_DEFAULT_RPS, |q| q * workers);
-    let duration = flag("-z").and_then(|z| go_duration(z)).unwrap_or_else(|| {
+    let duration = flag("-z").and_then(go_duration).unwrap_or_else(|| {
         let requests = number("-n").filter(|n| *n >= 1.0).unwrap_or(200.0);
         Duration::from_secs_f64((requests / rps).min(86_400.0))
     });

@@ -70,7 +70,7 @@ pub(super) fn routes_for(
         format!("{name}.{namespace}.svc.cluster.local"),
     ];
     let served = virtual_services.iter().find(|(_, ns, spec, _)| {
-        let here = ns == namespace || spec.hosts.iter().any(|h| *h == host);
+        let here = ns == namespace || spec.hosts.contains(&host);
         here && spec.hosts.iter().any(|h| names.contains(h))
     });
     if let Some((_, ns, spec, _)) = served {
