@@ -270,3 +270,16 @@ async fn a_host_mapping_reaches_a_loopback_server_by_name() {
     let h = hook("http://flagger-loadtester.test:8080/ok".into());
     assert!(call_with(&clients, &h, &sample(), &fast()).await.passed());
 }
+
+#[tokio::test]
+async fn unknown_hosts_are_named_as_dns_failures() {
+    let clients = HookClients::new(vec![]).unwrap();
+    // `.invalid` never resolves (RFC 6761); the long timeout leaves DNS time to say so.
+    let mut h = hook("http://serin-no-such-host.invalid/".into());
+    h.timeout = Some("10s".into());
+    let out = call_with(&clients, &h, &sample(), &fast()).await;
+    assert_eq!(
+        out.message(),
+        "cannot resolve host \"serin-no-such-host.invalid\""
+    );
+}

@@ -86,6 +86,28 @@ async fn cmd_runs_in_the_background_once_while_running() {
 }
 
 #[tokio::test]
+async fn other_commands_run_in_a_shell_in_the_background() {
+    let (lt, _, client) = start().await;
+    let marker = std::env::temp_dir().join(format!("serin-lt-{}", uuid::Uuid::new_v4()));
+    let cmd = format!("sleep 0.2 && touch {}", marker.display());
+    assert_eq!(
+        post(&client, lt.url(), canary(json!({"cmd": cmd}))).await.0,
+        202
+    );
+    assert!(!marker.exists(), "answered before the command finished");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "command did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = std::fs::remove_file(&marker);
+    lt.shutdown().await;
+}
+
+#[tokio::test]
 async fn hey_sends_its_load_through_the_mesh() {
     let (lt, mesh, client) = start().await;
     let cmd = "hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/";
