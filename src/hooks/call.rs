@@ -106,7 +106,10 @@ impl HookOutcome {
     pub fn message(&self) -> String {
         match self {
             HookOutcome::Passed { status, .. } => format!("HTTP {status}"),
-            HookOutcome::Failed { error, attempts: 1 } => error.to_string(),
+            HookOutcome::Failed {
+                error,
+                attempts: 0 | 1,
+            } => error.to_string(),
             HookOutcome::Failed { error, attempts } => format!("{error} ({attempts} attempts)"),
         }
     }
