@@ -306,7 +306,10 @@ async fn generate(
         let extra: Vec<_> = load
             .active(now)
             .into_iter()
-            .map(|request| (request.clone(), load::routes_for(&request, &hosts)))
+            .map(|request| {
+                let routes = load::routes_for(&request, &hosts);
+                (request, routes)
+            })
             .collect();
         let deployments = stores.deployments.state();
         serving.update(&deployments);
