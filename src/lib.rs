@@ -10,12 +10,14 @@
 // Crate-internal items say so: a `pub` that nothing outside can reach hides dead code.
 #![warn(unreachable_pub)]
 
+pub mod alerts;
 pub mod api;
 pub mod api_calls;
 pub mod build;
 pub mod cli;
 pub mod controller;
 pub mod decide;
+pub mod hooks;
 pub mod leadership;
 pub mod metrics;
 pub mod rbac;

@@ -6,10 +6,14 @@
 //! - [`mesh`]: turns VirtualService weights into request traffic and exports
 //!   Istio's standard request metrics.
 //! - [`prometheus`]: starts and stops Debian's real `prometheus` binary.
+//! - [`loadtester`]: speaks flagger-loadtester's HTTP contract (gates, `cmd`, `bash`).
+//! - [`receiver`]: records the alerts (Slack, Teams, Google Chat, JSON) posted to it.
 //! - [`sandbox`]: puts them together (`serin-sandbox up`, and the tests' entry point).
 
 pub mod apiserver;
 pub mod kubelet;
+pub mod loadtester;
 pub mod mesh;
 pub mod prometheus;
+pub mod receiver;
 pub mod sandbox;

@@ -117,8 +117,15 @@ fn print_summary(sandbox: &Sandbox) {
     if let Some(api) = &sandbox.api {
         println!("api server: {}", api.url());
     }
+    println!("loadtester: {}", sandbox.loadtester_url);
+    println!("alert receiver: {}", sandbox.receiver_url);
     println!();
     println!("export KUBECONFIG={kubeconfig}");
+    if let Some(loadtester) = sandbox.loadtester() {
+        let addr = loadtester.addr();
+        println!("# webhooks to http://flagger-loadtester.test/ reach the loadtester through");
+        println!("# the host mapping flagger-loadtester.test={addr}");
+    }
 }
 
 #[cfg(test)]

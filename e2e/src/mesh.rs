@@ -12,6 +12,7 @@
 
 pub mod behaviour;
 pub mod crds;
+pub mod load;
 pub mod metrics;
 pub mod routing;
 pub mod traffic;
@@ -35,6 +36,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 pub use crds::{install_istio_crds, istio_crds};
+pub use load::{LoadRequest, MeshLoad};
 pub use traffic::TrafficClass;
 
 use metrics::Registry;
@@ -76,6 +78,7 @@ impl Default for MeshConfig {
 pub struct Mesh {
     addr: SocketAddr,
     knobs: Arc<Knobs>,
+    load: MeshLoad,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -160,7 +163,14 @@ impl Mesh {
                 ),
             ),
         ];
-        let generate = generate(stores, cfg.tick, knobs.clone(), registry.clone());
+        let load = MeshLoad::default();
+        let generate = generate(
+            stores,
+            cfg.tick,
+            knobs.clone(),
+            load.clone(),
+            registry.clone(),
+        );
         tasks.push(spawn_until(&stop, generate));
         let app = axum::Router::new().route(
             "/metrics",
@@ -178,6 +188,7 @@ impl Mesh {
         Ok(Mesh {
             addr,
             knobs,
+            load,
             stop,
             tasks,
         })
@@ -205,6 +216,11 @@ impl Mesh {
         if let Ok(mut current) = self.knobs.header_traffic.lock() {
             *current = classes;
         }
+    }
+
+    /// A handle that adds load on top of the steady traffic (see [`load`]).
+    pub fn load(&self) -> MeshLoad {
+        self.load.clone()
     }
 
     /// Stops the traffic, the watches and the endpoint, and waits for them.
@@ -272,6 +288,7 @@ async fn generate(
     stores: Stores,
     tick: Duration,
     knobs: Arc<Knobs>,
+    load: MeshLoad,
     registry: Arc<Mutex<Registry>>,
 ) {
     let mut generator = Generator::default();
@@ -286,6 +303,14 @@ async fn generate(
         last = now;
         let (classes, virtual_services) = (knobs.classes(), stores.virtual_services.state());
         let hosts = hosts(&virtual_services, knobs.rps());
+        let extra: Vec<_> = load
+            .active(now)
+            .into_iter()
+            .map(|request| {
+                let routes = load::routes_for(&request, &hosts);
+                (request, routes)
+            })
+            .collect();
         let deployments = stores.deployments.state();
         serving.update(&deployments);
         let cluster = Cluster::new(stores.services.state(), deployments, &serving);
@@ -302,6 +327,16 @@ async fn generate(
                     rps: *rps,
                 })
             })
+            .chain(
+                extra
+                    .iter()
+                    .map(|(request, (spec, namespace))| HostTraffic {
+                        key: format!("load/{}/{}", request.namespace, request.host),
+                        namespace,
+                        spec,
+                        rps: request.rps,
+                    }),
+            )
             .collect();
         generator.tick(&traffic, &classes, &cluster, seconds, &mut guard);
     }

@@ -1,6 +1,7 @@
 //! The whole sandbox, assembled: an API server (the in-process one, or an
-//! existing one to attach to), the kubelet and mesh stand-ins, and a real
-//! Prometheus scraping the mesh. Used by `serin-sandbox up` and, through
+//! existing one to attach to), the kubelet and mesh stand-ins, a real
+//! Prometheus scraping the mesh, and the loadtester and alert-receiver
+//! stand-ins on loopback. Used by `serin-sandbox up` and, through
 //! [`shared`], by the end-to-end tests.
 
 use std::path::{Path, PathBuf};
@@ -13,8 +14,10 @@ use tokio::task::JoinHandle;
 
 use crate::apiserver::{ApiServer, ApiServerConfig};
 use crate::kubelet::{self, KubeletConfig};
+use crate::loadtester::{LoadTester, LoadTesterConfig};
 use crate::mesh::{Mesh, MeshConfig};
 use crate::prometheus::Prometheus;
+use crate::receiver::Receiver;
 
 /// Environment variable naming the kubeconfig of an API server the tests
 /// attach to instead of starting the in-process one.
@@ -41,10 +44,18 @@ pub struct Sandbox {
     pub prometheus_url: String,
     /// URL of the mesh stand-in's `/metrics`.
     pub mesh_metrics_url: String,
+    /// Base URL of the loadtester stand-in, e.g. `http://127.0.0.1:39001/`; serin reaches
+    /// it as `http://flagger-loadtester.test/` through the host mapping
+    /// `flagger-loadtester.test=<its address>` (`serin::hooks::HostMapping`).
+    pub loadtester_url: String,
+    /// Base URL of the alert receiver, e.g. `http://127.0.0.1:39002`.
+    pub receiver_url: String,
     /// The in-process API server; none when attached.
     pub api: Option<ApiServer>,
     config: kube::Config,
     mesh: Option<Mesh>,
+    loadtester: Option<LoadTester>,
+    receiver: Option<Receiver>,
     // Behind a mutex only so that a shared sandbox can be `Sync`.
     prometheus: Mutex<Option<Prometheus>>,
     kubelet: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
@@ -86,9 +97,13 @@ impl Sandbox {
             kubeconfig,
             prometheus_url: String::new(),
             mesh_metrics_url: String::new(),
+            loadtester_url: String::new(),
+            receiver_url: String::new(),
             api,
             config,
             mesh: None,
+            loadtester: None,
+            receiver: None,
             prometheus: Mutex::new(None),
             kubelet: None,
             temporary_kubeconfig,
@@ -114,7 +129,18 @@ impl Sandbox {
             .context("starting the mesh stand-in")?;
         self.mesh_metrics_url = mesh.metrics_url();
         let addr = mesh.addr();
+        let load = mesh.load();
         self.mesh = Some(mesh);
+        let loadtester = LoadTester::start(LoadTesterConfig::default(), Some(load))
+            .await
+            .context("starting the loadtester stand-in")?;
+        self.loadtester_url = loadtester.url();
+        self.loadtester = Some(loadtester);
+        let receiver = Receiver::start(([127, 0, 0, 1], 0).into())
+            .await
+            .context("starting the alert receiver")?;
+        self.receiver_url = receiver.url();
+        self.receiver = Some(receiver);
         let prometheus = Prometheus::start(&[addr]).await?;
         self.prometheus_url = prometheus.url.clone();
         if let Ok(mut slot) = self.prometheus.lock() {
@@ -135,11 +161,27 @@ impl Sandbox {
         self.mesh.as_ref()
     }
 
+    /// The loadtester stand-in (its gates, the commands it started), while running.
+    pub fn loadtester(&self) -> Option<&LoadTester> {
+        self.loadtester.as_ref()
+    }
+
+    /// The alert receiver (what it recorded), while running.
+    pub fn receiver(&self) -> Option<&Receiver> {
+        self.receiver.as_ref()
+    }
+
     /// Stops everything, Prometheus first, and removes temporary files.
     pub async fn shutdown(mut self) {
         let prometheus = self.prometheus.lock().ok().and_then(|mut p| p.take());
         if let Some(prometheus) = prometheus {
             prometheus.shutdown().await;
+        }
+        if let Some(loadtester) = self.loadtester.take() {
+            loadtester.shutdown().await;
+        }
+        if let Some(receiver) = self.receiver.take() {
+            receiver.shutdown().await;
         }
         if let Some(mesh) = self.mesh.take() {
             mesh.shutdown().await;

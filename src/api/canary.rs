@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::schema::{any_object, any_object_list, int_or_string, interval};
 use super::status::CanaryStatus;
+use super::webhook::{CanaryAlert, CanaryWebhook};
 
 /// Default of `progressDeadlineSeconds`, as in Flagger.
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
@@ -285,14 +286,14 @@ pub struct CanaryAnalysis {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub metrics: Vec<CanaryMetric>,
-    /// Webhooks (not supported yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object_list")]
-    pub webhooks: Option<Value>,
-    /// Alerts (not supported yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object_list")]
-    pub alerts: Option<Value>,
+    /// Webhooks called at points of the rollout: gates, load tests, event sinks (at most 32).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub webhooks: Vec<CanaryWebhook>,
+    /// Alert destinations, each an AlertProvider with a least severity (at most 16).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub alerts: Vec<CanaryAlert>,
 }
 
 /// One metric check.

@@ -7,9 +7,10 @@
 //!
 //! This module owns the wire format only: no IO, no decisions.
 
-mod alert_provider;
-// KubeSchema's derive generates `pub` helper items inside this private module; the kinds
+// KubeSchema's derive generates `pub` helper items inside these private modules; the kinds
 // themselves are re-exported below.
+#[allow(unreachable_pub)]
+mod alert_provider;
 #[allow(unreachable_pub)]
 mod canary;
 pub mod duration;
@@ -17,13 +18,19 @@ mod metric_template;
 mod schema;
 mod status;
 mod vocabulary;
+#[allow(unreachable_pub)]
+mod webhook;
 
-pub use alert_provider::{AlertProvider, AlertProviderSpec};
+pub use alert_provider::{
+    AlertProvider, AlertProviderSpec, AlertProviderType, DEFAULT_ALERT_CHANNEL,
+    DEFAULT_ALERT_USERNAME,
+};
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use status::*;
 pub use vocabulary::{conditions, reasons};
+pub use webhook::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 

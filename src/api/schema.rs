@@ -46,3 +46,39 @@ pub(crate) fn interval(_: &mut SchemaGenerator) -> Schema {
         }]
     })
 }
+
+/// A webhook timeout: a Flagger-style duration of at most an hour. A call that needs
+/// longer is a job, not a gate, and an hour keeps a stuck hook from holding a rollout
+/// for a day.
+pub(crate) fn hook_timeout(_: &mut SchemaGenerator) -> Schema {
+    use super::duration::{DURATION_MAX_LENGTH, DURATION_PATTERN};
+    json_schema!({
+        "type": "string",
+        "nullable": true,
+        "maxLength": DURATION_MAX_LENGTH,
+        "pattern": DURATION_PATTERN,
+        "x-kubernetes-validations": [{
+            "rule": "duration(self) <= duration('1h')",
+            "message": "webhook timeout must be at most 1h"
+        }]
+    })
+}
+
+/// Flagger's webhook types; the empty string (and a missing type) means `rollout`.
+pub(crate) fn hook_type(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "enum": [
+            "", "confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase",
+            "confirm-promotion", "post-rollout", "rollback", "event"
+        ]
+    })
+}
+
+/// Alert severity; the empty string (and a missing severity) means `info`, as in Flagger.
+pub(crate) fn alert_severity(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "enum": ["", "info", "warn", "error"]
+    })
+}

@@ -38,17 +38,10 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
             "analysis.canaryReadyThreshold",
         );
         flag(a.session_affinity.is_some(), "analysis.sessionAffinity");
-        flag(
-            a.webhooks.as_ref().is_some_and(non_empty),
-            "analysis.webhooks",
-        );
-        flag(a.alerts.as_ref().is_some_and(non_empty), "analysis.alerts");
+        flag(!a.webhooks.is_empty(), "analysis.webhooks");
+        flag(!a.alerts.is_empty(), "analysis.alerts");
     }
     out
-}
-
-fn non_empty(v: &serde_json::Value) -> bool {
-    v.as_array().is_some_and(|a| !a.is_empty())
 }
 
 #[cfg(test)]
