@@ -9,6 +9,7 @@
 //! - [`sandbox`]: puts them together (`serin-sandbox up`, and the tests' entry point).
 
 pub mod apiserver;
+pub mod autoscaler;
 pub mod kubelet;
 pub mod mesh;
 pub mod prometheus;
