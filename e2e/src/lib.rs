@@ -5,6 +5,8 @@
 //! - [`kubelet`]: makes Deployments report their replicas ready.
 //! - [`mesh`]: turns VirtualService weights into request traffic and exports
 //!   Istio's standard request metrics.
+//! - [`autoscaler`]: the HPA controller and KEDA stand-ins (with a
+//!   ScaledObject CRD), scaling Deployments from a simulated utilisation.
 //! - [`prometheus`]: starts and stops Debian's real `prometheus` binary.
 //! - [`sandbox`]: puts them together (`serin-sandbox up`, and the tests' entry point).
 

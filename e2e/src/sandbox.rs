@@ -1,5 +1,5 @@
 //! The whole sandbox, assembled: an API server (the in-process one, or an
-//! existing one to attach to), the kubelet and mesh stand-ins, and a real
+//! existing one to attach to), the kubelet, mesh and autoscaler stand-ins, and a real
 //! Prometheus scraping the mesh. Used by `serin-sandbox up` and, through
 //! [`shared`], by the end-to-end tests.
 
@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::apiserver::{ApiServer, ApiServerConfig};
+use crate::autoscaler::{Autoscaler, AutoscalerConfig};
 use crate::kubelet::{self, KubeletConfig};
 use crate::mesh::{Mesh, MeshConfig};
 use crate::prometheus::Prometheus;
@@ -31,6 +32,7 @@ pub struct SandboxOptions {
     pub kubeconfig_out: Option<PathBuf>,
     pub kubelet: KubeletConfig,
     pub mesh: MeshConfig,
+    pub autoscaler: AutoscalerConfig,
 }
 
 /// A running sandbox.
@@ -45,6 +47,7 @@ pub struct Sandbox {
     pub api: Option<ApiServer>,
     config: kube::Config,
     mesh: Option<Mesh>,
+    autoscaler: Option<Autoscaler>,
     // Behind a mutex only so that a shared sandbox can be `Sync`.
     prometheus: Mutex<Option<Prometheus>>,
     kubelet: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
@@ -89,6 +92,7 @@ impl Sandbox {
             api,
             config,
             mesh: None,
+            autoscaler: None,
             prometheus: Mutex::new(None),
             kubelet: None,
             temporary_kubeconfig,
@@ -109,6 +113,10 @@ impl Sandbox {
             let _ = stopped.await;
         });
         self.kubelet = Some((stop, tokio::spawn(kubelet)));
+        let autoscaler = Autoscaler::start(client.clone(), opts.autoscaler)
+            .await
+            .context("starting the autoscaler stand-ins")?;
+        self.autoscaler = Some(autoscaler);
         let mesh = Mesh::start(client, opts.mesh)
             .await
             .context("starting the mesh stand-in")?;
@@ -143,6 +151,9 @@ impl Sandbox {
         }
         if let Some(mesh) = self.mesh.take() {
             mesh.shutdown().await;
+        }
+        if let Some(autoscaler) = self.autoscaler.take() {
+            autoscaler.shutdown().await;
         }
         if let Some((stop, task)) = self.kubelet.take() {
             let _ = stop.send(());
