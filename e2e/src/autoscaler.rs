@@ -11,9 +11,11 @@
 //!
 //! The utilisation is a test-controlled knob, [`UTILIZATION_ANNOTATION`], in
 //! percent of the HPA's targets: on the HPA, else on the target Deployment
-//! (for KEDA, on the ScaledObject, which copies it to its HPA). Absent, the
-//! workload runs exactly at target and the replica count stays where it is.
-//! For a ScaledObject, `"0"` also means "triggers inactive".
+//! (for KEDA, on the ScaledObject, which copies it to its HPA). Without it,
+//! [`RPS_PER_REPLICA_ANNOTATION`] derives it from the mesh's request rate
+//! ([`load`]). With neither, the workload runs exactly at target and the
+//! replica count stays where it is. For a ScaledObject, a utilisation of
+//! `"0"` also means "triggers inactive".
 //!
 //! It talks to the API server only through a kube `Client`, so it also runs
 //! against a real API server without a controller manager.
@@ -29,6 +31,7 @@ pub mod keda;
 pub mod keda_plan;
 #[cfg(test)]
 mod keda_tests;
+pub mod load;
 
 use std::future::Future;
 use std::time::Duration;
@@ -45,6 +48,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 pub use crd::{install_scaled_object_crd, scaled_object_crd};
+pub use load::RPS_PER_REPLICA_ANNOTATION;
 
 /// Annotation setting the simulated utilisation, in percent of target
 /// (`"150"`: 1.5 times the target, the HPA wants 1.5 times the replicas).
@@ -65,6 +69,9 @@ pub struct AutoscalerConfig {
     pub hpa_controller: bool,
     /// Install the ScaledObject CRD and run the KEDA stand-in.
     pub keda: bool,
+    /// The mesh stand-in's `/metrics`, read every tick for the load of
+    /// targets annotated with [`RPS_PER_REPLICA_ANNOTATION`].
+    pub mesh_metrics_url: Option<String>,
 }
 
 impl Default for AutoscalerConfig {
@@ -75,6 +82,7 @@ impl Default for AutoscalerConfig {
             namespace: None,
             hpa_controller: true,
             keda: true,
+            mesh_metrics_url: None,
         }
     }
 }
@@ -223,6 +231,7 @@ async fn tick_loop(mut passes: act::Passes, stores: Stores, tick: Duration) {
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        passes.measure_load().await;
         if let Some(objects) = &stores.scaled_objects {
             passes
                 .keda(&objects.state(), &stores.deployments, &stores.hpas)

@@ -108,7 +108,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             downscale_stabilization: Duration::from_secs(args.hpa_downscale_window_s),
             hpa_controller: !args.no_hpa_controller,
             keda: !args.no_keda,
-            namespace: None,
+            ..AutoscalerConfig::default()
         },
     };
     // Listen before starting, so that a signal during start-up still stops cleanly.

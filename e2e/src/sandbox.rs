@@ -113,16 +113,18 @@ impl Sandbox {
             let _ = stopped.await;
         });
         self.kubelet = Some((stop, tokio::spawn(kubelet)));
-        let autoscaler = Autoscaler::start(client.clone(), opts.autoscaler)
-            .await
-            .context("starting the autoscaler stand-ins")?;
-        self.autoscaler = Some(autoscaler);
-        let mesh = Mesh::start(client, opts.mesh)
+        let mesh = Mesh::start(client.clone(), opts.mesh)
             .await
             .context("starting the mesh stand-in")?;
         self.mesh_metrics_url = mesh.metrics_url();
         let addr = mesh.addr();
         self.mesh = Some(mesh);
+        let mut autoscaler = opts.autoscaler;
+        autoscaler.mesh_metrics_url = Some(self.mesh_metrics_url.clone());
+        let autoscaler = Autoscaler::start(client, autoscaler)
+            .await
+            .context("starting the autoscaler stand-ins")?;
+        self.autoscaler = Some(autoscaler);
         let prometheus = Prometheus::start(&[addr]).await?;
         self.prometheus_url = prometheus.url.clone();
         if let Ok(mut slot) = self.prometheus.lock() {

@@ -7,7 +7,9 @@ mod common;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use common::{TestNs, WAIT, eventually, is_remote};
@@ -18,7 +20,8 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use serin_sandbox::autoscaler::keda::PAUSED_REPLICAS;
 use serin_sandbox::autoscaler::{
-    Autoscaler, AutoscalerConfig, UTILIZATION_ANNOTATION, scaled_object_resource,
+    Autoscaler, AutoscalerConfig, RPS_PER_REPLICA_ANNOTATION, UTILIZATION_ANNOTATION,
+    scaled_object_resource,
 };
 
 /// Stand-ins for one test's namespace.
@@ -299,6 +302,65 @@ async fn keda_scales_to_zero_when_idle_and_back() -> Result<()> {
     .await?;
     annotate(&objects, "jobs", UTILIZATION_ANNOTATION, Some("100")).await?;
     wait_replicas(&ns, "jobs", 1, &RefCell::default()).await?;
+    autoscaler.shutdown().await;
+    ns.delete().await
+}
+
+/// A stand-in for the mesh's `/metrics`: workload `web` of `namespace`
+/// receives `rps` requests per second, counted from the server's start.
+async fn fake_mesh(namespace: &str, rps: Arc<AtomicU64>) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/metrics", listener.local_addr()?);
+    let namespace = namespace.to_owned();
+    let counted = Arc::new(Mutex::new((0.0_f64, Instant::now())));
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let (namespace, rps, counted) = (namespace.clone(), rps.clone(), counted.clone());
+            async move {
+                let mut guard = counted.lock().unwrap_or_else(|p| p.into_inner());
+                let (total, since) = &mut *guard;
+                let rate = f64::from_bits(rps.load(Ordering::Relaxed));
+                *total += rate * since.elapsed().as_secs_f64();
+                *since = Instant::now();
+                format!(
+                    "istio_requests_total{{reporter=\"destination\",destination_workload=\"web\",destination_workload_namespace=\"{namespace}\",response_code=\"200\"}} {total}\n"
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
+#[tokio::test]
+async fn hpa_follows_the_mesh_request_rate() -> Result<()> {
+    if is_remote() {
+        return Ok(());
+    }
+    let ns = TestNs::create("autoscaler-load").await?;
+    let rps = Arc::new(AtomicU64::new(40.0_f64.to_bits()));
+    let cfg = AutoscalerConfig {
+        tick: Duration::from_millis(200),
+        downscale_stabilization: Duration::ZERO,
+        namespace: Some(ns.name.clone()),
+        keda: false,
+        mesh_metrics_url: Some(fake_mesh(&ns.name, rps.clone()).await?),
+        ..AutoscalerConfig::default()
+    };
+    let autoscaler = Autoscaler::start(ns.client.clone(), cfg).await?;
+    deployment(&ns, "web", 1).await?;
+    hpa(&ns, "web", "web", 1, 10).await?;
+    let hpas = ns.api::<HorizontalPodAutoscaler>();
+    annotate(&hpas, "web", RPS_PER_REPLICA_ANNOTATION, Some("10")).await?;
+    // 40 requests per second at 10 per replica: 4 replicas.
+    wait_replicas(&ns, "web", 4, &RefCell::default()).await?;
+    rps.store(80.0_f64.to_bits(), Ordering::Relaxed);
+    wait_replicas(&ns, "web", 8, &RefCell::default()).await?;
+    rps.store(20.0_f64.to_bits(), Ordering::Relaxed);
+    wait_replicas(&ns, "web", 2, &RefCell::default()).await?;
     autoscaler.shutdown().await;
     ns.delete().await
 }

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::keda::{self, ScaledObjectSpec};
 use super::keda_plan::{self, KedaPlan};
+use super::load::{self, LoadMeter, RPS_PER_REPLICA_ANNOTATION};
 use super::{AutoscalerConfig, UTILIZATION_ANNOTATION, hpa, hpa_status, scaled_object_resource};
 
 const HPA_MANAGER: &str = "serin-sandbox-hpa-controller";
@@ -32,6 +33,8 @@ pub struct Passes {
     recommendations: HashMap<String, hpa::Recommendations>,
     hpa_written: HashMap<String, HorizontalPodAutoscalerStatus>,
     keda: HashMap<String, KedaMemo>,
+    load: LoadMeter,
+    http: reqwest::Client,
 }
 
 struct KedaMemo {
@@ -71,7 +74,45 @@ impl Passes {
             recommendations: HashMap::new(),
             hpa_written: HashMap::new(),
             keda: HashMap::new(),
+            load: LoadMeter::default(),
+            http: reqwest::Client::new(),
         }
+    }
+
+    /// Reads the mesh's request counters, when a mesh is configured.
+    pub async fn measure_load(&mut self) {
+        let Some(url) = &self.cfg.mesh_metrics_url else {
+            return;
+        };
+        let text = match self.http.get(url).send().await {
+            Ok(response) => response.text().await,
+            Err(error) => Err(error),
+        };
+        match text {
+            Ok(text) => self
+                .load
+                .update(load::parse_requests(&text), Instant::now()),
+            Err(error) => tracing::debug!(%error, %url, "reading the mesh's metrics failed"),
+        }
+    }
+
+    /// The utilisation knob of the first source that has one, else the
+    /// load-derived one of the first source naming a rate per replica.
+    fn utilisation(
+        &self,
+        ns: &str,
+        sources: &[&BTreeMap<String, String>],
+        workload: &str,
+        replicas: i32,
+    ) -> Option<f64> {
+        if let Some(r) = sources.iter().find_map(|a| ratio(a)) {
+            return Some(r);
+        }
+        let per_replica = sources.iter().find_map(|a| {
+            let text = a.get(RPS_PER_REPLICA_ANNOTATION)?;
+            text.trim().parse::<f64>().ok()
+        })?;
+        self.load.ratio(ns, workload, replicas, per_replica)
     }
 
     /// One pass over every HPA.
@@ -129,8 +170,9 @@ impl Passes {
                     .as_ref()
                     .and_then(|s| s.replicas)
                     .unwrap_or(1);
-                let ratio = ratio(object.annotations())
-                    .or_else(|| ratio(deployment.annotations()))
+                let sources = [object.annotations(), deployment.annotations()];
+                let ratio = self
+                    .utilisation(&ns, &sources, &target.name, current)
                     .unwrap_or(1.0);
                 let windows = hpa::windows(spec, self.cfg.downscale_stabilization);
                 let recommendations = self.recommendations.entry(uid.clone()).or_default();
@@ -249,7 +291,14 @@ impl Passes {
                     .await;
             }
         };
-        let knob = object.annotations().get(UTILIZATION_ANNOTATION).cloned();
+        let knobs: BTreeMap<String, String> = object
+            .annotations()
+            .iter()
+            .filter(|(k, _)| {
+                [UTILIZATION_ANNOTATION, RPS_PER_REPLICA_ANNOTATION].contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let ratio = ratio(object.annotations()).or_else(|| ratio(target.annotations()));
         let active = ratio.is_none_or(|r| r > 0.0);
         if active {
@@ -266,7 +315,7 @@ impl Passes {
                 "kind": "ScaledObject", "name": name, "uid": uid,
                 "controller": true, "blockOwnerDeletion": true
             });
-            let desired = keda::hpa(&name, &spec, owner, knob.as_deref());
+            let desired = keda::hpa(&name, &spec, owner, &knobs);
             self.apply_hpa(&ns, &hpa_name, observed.as_deref(), &desired)
                 .await;
         } else if observed.is_some_and(|h| h.owner_references().iter().any(|o| o.uid == uid)) {

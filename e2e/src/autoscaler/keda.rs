@@ -134,9 +134,14 @@ pub fn hpa_name(so_name: &str, spec: &ScaledObjectSpec) -> String {
 }
 
 /// The managed HPA, for server-side apply. `owner` is the ScaledObject's
-/// controller owner reference; `knob` is copied from the ScaledObject so the
-/// HPA stand-in reads the simulated utilisation from its HPA.
-pub fn hpa(so_name: &str, spec: &ScaledObjectSpec, owner: Value, knob: Option<&str>) -> Value {
+/// controller owner reference; `knobs` (the ScaledObject's load annotations)
+/// are copied so the HPA stand-in reads the simulated load from its HPA.
+pub fn hpa(
+    so_name: &str,
+    spec: &ScaledObjectSpec,
+    owner: Value,
+    knobs: &BTreeMap<String, String>,
+) -> Value {
     let name = hpa_name(so_name, spec);
     let target = &spec.scale_target_ref;
     let mut hpa_spec = json!({
@@ -164,8 +169,8 @@ pub fn hpa(so_name: &str, spec: &ScaledObjectSpec, owner: Value, knob: Option<&s
         },
         "ownerReferences": [owner],
     });
-    if let Some(knob) = knob {
-        metadata["annotations"] = json!({ super::UTILIZATION_ANNOTATION: knob });
+    if !knobs.is_empty() {
+        metadata["annotations"] = json!(knobs);
     }
     json!({
         "apiVersion": "autoscaling/v2",

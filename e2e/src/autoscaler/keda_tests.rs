@@ -60,7 +60,8 @@ fn pause_annotations() {
 #[test]
 fn managed_hpa_follows_the_scaled_object() {
     let owner = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "web", "uid": "u"});
-    let h = hpa("web", &basic(), owner, Some("150"));
+    let knobs = annotations(&[(UTILIZATION_ANNOTATION, "150")]);
+    let h = hpa("web", &basic(), owner, &knobs);
     assert_eq!(h["metadata"]["name"], "keda-hpa-web");
     assert_eq!(h["metadata"]["labels"][keda::SCALED_OBJECT_LABEL], "web");
     assert_eq!(h["metadata"]["ownerReferences"][0]["uid"], "u");
@@ -84,7 +85,8 @@ fn managed_hpa_follows_the_scaled_object() {
         "advanced": {"horizontalPodAutoscalerConfig": {"name": "custom", "behavior": {"scaleDown": {"stabilizationWindowSeconds": 5}}}},
         "triggers": [{"type": "cpu", "metricType": "Utilization", "metadata": {"value": "60"}}]}),
     );
-    let h = hpa("web", &to_zero, json!({}), None);
+    let h = hpa("web", &to_zero, json!({}), &BTreeMap::new());
+    assert!(h["metadata"].get("annotations").is_none());
     assert_eq!(hpa_name("web", &to_zero), "custom");
     assert_eq!(
         h["spec"]["minReplicas"], 1,
