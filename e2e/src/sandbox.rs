@@ -205,8 +205,15 @@ fn temporary_kubeconfig_path() -> PathBuf {
 pub fn shared() -> &'static Sandbox {
     static SHARED: OnceLock<Sandbox> = OnceLock::new();
     SHARED.get_or_init(|| {
+        let attach = std::env::var_os(ATTACH_ENV).map(PathBuf::from);
+        // An attached cluster runs its own HPA controller; two would fight.
+        let autoscaler = AutoscalerConfig {
+            hpa_controller: attach.is_none(),
+            ..Default::default()
+        };
         let opts = SandboxOptions {
-            attach: std::env::var_os(ATTACH_ENV).map(PathBuf::from),
+            attach,
+            autoscaler,
             ..Default::default()
         };
         let (tx, rx) = std::sync::mpsc::channel();

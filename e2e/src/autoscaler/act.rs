@@ -32,6 +32,10 @@ pub struct Passes {
     cfg: AutoscalerConfig,
     recommendations: HashMap<String, hpa::Recommendations>,
     hpa_written: HashMap<String, HorizontalPodAutoscalerStatus>,
+    /// Per HPA, the target's resourceVersion just before the last scale
+    /// write: while the store still shows it, the pass would decide from
+    /// stale replicas and scale (and stamp `lastScaleTime`) twice.
+    scaled_from: HashMap<String, String>,
     keda: HashMap<String, KedaMemo>,
     load: LoadMeter,
     http: reqwest::Client,
@@ -73,6 +77,7 @@ impl Passes {
             cfg,
             recommendations: HashMap::new(),
             hpa_written: HashMap::new(),
+            scaled_from: HashMap::new(),
             keda: HashMap::new(),
             load: LoadMeter::default(),
             http: reqwest::Client::new(),
@@ -127,6 +132,7 @@ impl Passes {
         let live: HashSet<String> = hpas.iter().filter_map(|h| h.uid()).collect();
         self.recommendations.retain(|uid, _| live.contains(uid));
         self.hpa_written.retain(|uid, _| live.contains(uid));
+        self.scaled_from.retain(|uid, _| live.contains(uid));
         let now = Instant::now();
         for hpa in hpas {
             self.hpa(hpa, deployments, now).await;
@@ -164,6 +170,11 @@ impl Passes {
                 let error = format!("deployments.apps \"{}\" not found", target.name);
                 hpa_status::failed_get_scale(previous, &error, &at)
             }
+            Some(deployment)
+                if self.scaled_from.get(&uid) == deployment.metadata.resource_version.as_ref() =>
+            {
+                return;
+            }
             Some(deployment) => {
                 let current = deployment
                     .spec
@@ -181,6 +192,10 @@ impl Passes {
                     Some(n) => Some(self.scale(&ns, &target.name, n, HPA_MANAGER).await),
                     None => None,
                 };
+                if let (Some(Ok(())), Some(rv)) = (&rescale, &deployment.metadata.resource_version)
+                {
+                    self.scaled_from.insert(uid.clone(), rv.clone());
+                }
                 hpa_status::build(spec, previous, &plan, &rescale, ratio, &at)
             }
         };
