@@ -28,6 +28,7 @@ pub mod hpa_status;
 #[cfg(test)]
 mod hpa_tests;
 pub mod keda;
+mod keda_act;
 pub mod keda_plan;
 #[cfg(test)]
 mod keda_tests;
