@@ -5,12 +5,15 @@
 //! - [`kubelet`]: makes Deployments report their replicas ready.
 //! - [`mesh`]: turns VirtualService weights into request traffic and exports
 //!   Istio's standard request metrics.
+//! - [`autoscaler`]: the HPA controller and KEDA stand-ins (with a
+//!   ScaledObject CRD), scaling Deployments from a simulated utilisation.
 //! - [`prometheus`]: starts and stops Debian's real `prometheus` binary.
 //! - [`loadtester`]: speaks flagger-loadtester's HTTP contract (gates, `cmd`, `bash`).
 //! - [`receiver`]: records the alerts (Slack, Teams, Google Chat, JSON) posted to it.
 //! - [`sandbox`]: puts them together (`serin-sandbox up`, and the tests' entry point).
 
 pub mod apiserver;
+pub mod autoscaler;
 pub mod kubelet;
 pub mod loadtester;
 pub mod mesh;

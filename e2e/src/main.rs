@@ -1,13 +1,14 @@
 //! `serin-sandbox`: runs the sandbox control plane from a terminal.
 //!
-//! `serin-sandbox up` starts the API server (or attaches to one), the kubelet
-//! and mesh stand-ins and Prometheus, prints where to reach them, and stops
+//! `serin-sandbox up` starts the API server (or attaches to one), the kubelet,
+//! mesh and autoscaler stand-ins and Prometheus, prints where to reach them, and stops
 //! everything on Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use serin_sandbox::autoscaler::AutoscalerConfig;
 use serin_sandbox::kubelet::KubeletConfig;
 use serin_sandbox::mesh::{MeshConfig, TrafficClass};
 use serin_sandbox::sandbox::{Sandbox, SandboxOptions};
@@ -49,6 +50,18 @@ struct UpArgs {
     /// e.g. `x-canary=insider:0.1` (repeatable).
     #[arg(long, value_name = "NAME=VALUE:SHARE", value_parser = parse_header_traffic)]
     header_traffic: Vec<TrafficClass>,
+    /// Milliseconds between two passes of the HPA controller and KEDA stand-ins.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    autoscaler_tick_ms: u64,
+    /// Scale-down stabilisation window of HPAs that set none, in seconds.
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    hpa_downscale_window_s: u64,
+    /// Do not run the HPA controller stand-in (the cluster runs a real one).
+    #[arg(long)]
+    no_hpa_controller: bool,
+    /// Do not install the ScaledObject CRD nor run the KEDA stand-in.
+    #[arg(long)]
+    no_keda: bool,
 }
 
 fn parse_header_traffic(text: &str) -> Result<TrafficClass, String> {
@@ -89,6 +102,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             rps_per_host: args.rps.max(0.0),
             header_traffic: args.header_traffic,
             ..MeshConfig::default()
+        },
+        autoscaler: AutoscalerConfig {
+            tick: Duration::from_millis(args.autoscaler_tick_ms.max(10)),
+            downscale_stabilization: Duration::from_secs(args.hpa_downscale_window_s),
+            hpa_controller: !args.no_hpa_controller,
+            keda: !args.no_keda,
+            ..AutoscalerConfig::default()
         },
     };
     // Listen before starting, so that a signal during start-up still stops cleanly.
@@ -147,6 +167,21 @@ mod tests {
         ]);
         let Command::Up(args) = cli.command;
         assert_eq!((args.rps, args.kubelet_delay_ms), (50.0, 10));
+        let cli = Cli::parse_from([
+            "serin-sandbox",
+            "up",
+            "--autoscaler-tick-ms",
+            "100",
+            "--hpa-downscale-window-s",
+            "5",
+            "--no-hpa-controller",
+        ]);
+        let Command::Up(args) = cli.command;
+        assert_eq!(
+            (args.autoscaler_tick_ms, args.hpa_downscale_window_s),
+            (100, 5)
+        );
+        assert!(args.no_hpa_controller && !args.no_keda);
         assert!(
             Cli::try_parse_from(["serin-sandbox", "up", "--kubeconfig", "a", "--attach", "b"])
                 .is_err()
@@ -163,6 +198,11 @@ mod tests {
         ]);
         let Command::Up(args) = cli.command;
         assert_eq!(args.header_traffic[0].share, 0.1);
+        assert_eq!(
+            (args.autoscaler_tick_ms, args.hpa_downscale_window_s),
+            (1000, 300)
+        );
+        assert!(!args.no_hpa_controller && !args.no_keda);
         assert_eq!(args.header_traffic[0].headers["x-canary"], "insider");
         assert!(parse_header_traffic("x-canary:0.1").is_err());
         assert!(parse_header_traffic("a=b:2").is_err());

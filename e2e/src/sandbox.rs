@@ -1,5 +1,5 @@
 //! The whole sandbox, assembled: an API server (the in-process one, or an
-//! existing one to attach to), the kubelet and mesh stand-ins, a real
+//! existing one to attach to), the kubelet, mesh and autoscaler stand-ins, a real
 //! Prometheus scraping the mesh, and the loadtester and alert-receiver
 //! stand-ins on loopback. Used by `serin-sandbox up` and, through
 //! [`shared`], by the end-to-end tests.
@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::apiserver::{ApiServer, ApiServerConfig};
+use crate::autoscaler::{Autoscaler, AutoscalerConfig};
 use crate::kubelet::{self, KubeletConfig};
 use crate::loadtester::{LoadTester, LoadTesterConfig};
 use crate::mesh::{Mesh, MeshConfig};
@@ -34,6 +35,7 @@ pub struct SandboxOptions {
     pub kubeconfig_out: Option<PathBuf>,
     pub kubelet: KubeletConfig,
     pub mesh: MeshConfig,
+    pub autoscaler: AutoscalerConfig,
 }
 
 /// A running sandbox.
@@ -56,6 +58,7 @@ pub struct Sandbox {
     mesh: Option<Mesh>,
     loadtester: Option<LoadTester>,
     receiver: Option<Receiver>,
+    autoscaler: Option<Autoscaler>,
     // Behind a mutex only so that a shared sandbox can be `Sync`.
     prometheus: Mutex<Option<Prometheus>>,
     kubelet: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
@@ -104,6 +107,7 @@ impl Sandbox {
             mesh: None,
             loadtester: None,
             receiver: None,
+            autoscaler: None,
             prometheus: Mutex::new(None),
             kubelet: None,
             temporary_kubeconfig,
@@ -124,7 +128,7 @@ impl Sandbox {
             let _ = stopped.await;
         });
         self.kubelet = Some((stop, tokio::spawn(kubelet)));
-        let mesh = Mesh::start(client, opts.mesh)
+        let mesh = Mesh::start(client.clone(), opts.mesh)
             .await
             .context("starting the mesh stand-in")?;
         self.mesh_metrics_url = mesh.metrics_url();
@@ -141,6 +145,12 @@ impl Sandbox {
             .context("starting the alert receiver")?;
         self.receiver_url = receiver.url();
         self.receiver = Some(receiver);
+        let mut autoscaler = opts.autoscaler;
+        autoscaler.mesh_metrics_url = Some(self.mesh_metrics_url.clone());
+        let autoscaler = Autoscaler::start(client, autoscaler)
+            .await
+            .context("starting the autoscaler stand-ins")?;
+        self.autoscaler = Some(autoscaler);
         let prometheus = Prometheus::start(&[addr]).await?;
         self.prometheus_url = prometheus.url.clone();
         if let Ok(mut slot) = self.prometheus.lock() {
@@ -185,6 +195,9 @@ impl Sandbox {
         }
         if let Some(mesh) = self.mesh.take() {
             mesh.shutdown().await;
+        }
+        if let Some(autoscaler) = self.autoscaler.take() {
+            autoscaler.shutdown().await;
         }
         if let Some((stop, task)) = self.kubelet.take() {
             let _ = stop.send(());
@@ -234,8 +247,15 @@ fn temporary_kubeconfig_path() -> PathBuf {
 pub fn shared() -> &'static Sandbox {
     static SHARED: OnceLock<Sandbox> = OnceLock::new();
     SHARED.get_or_init(|| {
+        let attach = std::env::var_os(ATTACH_ENV).map(PathBuf::from);
+        // An attached cluster runs its own HPA controller; two would fight.
+        let autoscaler = AutoscalerConfig {
+            hpa_controller: attach.is_none(),
+            ..Default::default()
+        };
         let opts = SandboxOptions {
-            attach: std::env::var_os(ATTACH_ENV).map(PathBuf::from),
+            attach,
+            autoscaler,
             ..Default::default()
         };
         let (tx, rx) = std::sync::mpsc::channel();

@@ -12,6 +12,7 @@ mod common;
 
 mod conformance {
     mod apply;
+    mod autoscaling;
     mod builtins;
     mod cel_cost;
     mod controller;
