@@ -5,8 +5,10 @@
 //! (`istio_requests_total`, `istio_request_duration_milliseconds`), so that
 //! Flagger's and serin's PromQL queries run unchanged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use super::routing::Target;
 
@@ -231,6 +233,48 @@ pub fn labels(
     out
 }
 
+/// Rendered label sets, by a hash of everything they are made of: building
+/// a set is a thousand bytes of formatting, and the generator needs one per
+/// delivery, thousands a second with many VirtualServices. A set is as
+/// long-lived as its series in the [`Registry`].
+#[derive(Debug, Default)]
+pub struct LabelCache {
+    sets: HashMap<u64, Arc<str>>,
+}
+
+impl LabelCache {
+    /// The same as [`labels`], built once.
+    pub fn get(
+        &mut self,
+        reporter: Reporter,
+        source: Source<'_>,
+        target: &Target,
+        code: u16,
+        shadow: Option<Shadow<'_>>,
+    ) -> Arc<str> {
+        // DefaultHasher::new has fixed keys: equal inputs, equal hashes.
+        let mut h = DefaultHasher::new();
+        (reporter == Reporter::Source).hash(&mut h);
+        (source.workload, source.namespace, code).hash(&mut h);
+        shadow.map(|s| s.host).hash(&mut h);
+        match target {
+            Target::Workload { service, workload } => {
+                (0u8, &service.name, &service.namespace).hash(&mut h);
+                (&workload.name, &workload.namespace).hash(&mut h);
+                (&workload.labels, &workload.service_account).hash(&mut h);
+            }
+            Target::NoHealthyUpstream { service } => {
+                (1u8, &service.name, &service.namespace).hash(&mut h)
+            }
+            Target::NoCluster { host } => (2u8, host).hash(&mut h),
+        }
+        self.sets
+            .entry(h.finish())
+            .or_insert_with(|| labels(reporter, source, target, code, shadow).into())
+            .clone()
+    }
+}
+
 /// Escapes a label value for the text format.
 fn escape(value: &str) -> String {
     value
@@ -317,6 +361,25 @@ mod tests {
         ] {
             assert!(l.contains(expected), "{expected} missing in {l}");
         }
+    }
+
+    #[test]
+    fn label_cache_builds_each_set_once_and_tells_sets_apart() {
+        let mut cache = LabelCache::default();
+        let a = cache.get(Reporter::Destination, SRC, &canary(), 200, None);
+        let again = cache.get(Reporter::Destination, SRC, &canary(), 200, None);
+        assert!(Arc::ptr_eq(&a, &again));
+        assert_eq!(
+            &*a,
+            labels(Reporter::Destination, SRC, &canary(), 200, None)
+        );
+        let shadow = Some(Shadow { host: "app" });
+        let others = [
+            cache.get(Reporter::Source, SRC, &canary(), 200, None),
+            cache.get(Reporter::Destination, SRC, &canary(), 500, None),
+            cache.get(Reporter::Destination, SRC, &canary(), 200, shadow),
+        ];
+        assert!(others.iter().all(|o| *o != a));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use super::classes::{ClassSet, append_cookie};
 use super::clients::{Outcome, Population, SimClient};
 use super::matching::CompiledVs;
-use super::metrics::{self, Registry, Reporter, Shadow, Source};
+use super::metrics::{LabelCache, Registry, Reporter, Shadow, Source};
 use super::routing::{self, Cluster, Routed, Target};
 
 /// Seed of the destination picks of simulated clients.
@@ -78,6 +78,7 @@ pub struct Generator {
     mirrors: Accumulators,
     /// Requests served per workload: the index into its latency sequence.
     served: HashMap<String, u64>,
+    labels: LabelCache,
     /// Seconds of traffic sent so far: the clients' clock for `Max-Age`.
     clock: f64,
     rng: StdRng,
@@ -103,6 +104,7 @@ impl Generator {
             errors: Accumulators::default(),
             mirrors: Accumulators::default(),
             served: HashMap::new(),
+            labels: LabelCache::default(),
             clock: 0.0,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -122,7 +124,7 @@ impl Generator {
             for (i, class) in input.classes.classes.iter().enumerate() {
                 let expected = host.rps * input.seconds * class.share;
                 if population.size() == 0 {
-                    self.stateless(host, i, expected, input, registry);
+                    self.stateless(host, i, expected, input, &mut routes, registry);
                     continue;
                 }
                 let n = self.requests.take(&format!("{}#{i}", host.key), expected);
@@ -147,12 +149,15 @@ impl Generator {
         i: usize,
         expected: f64,
         input: &TickInput<'_, '_>,
+        routes: &mut HashMap<usize, Routed>,
         registry: &mut Registry,
     ) {
         let Some(route) = host.vs.route_of(&input.classes.requests[i]) else {
             return;
         };
-        let routed = routing::route_flows(&host.vs.spec.http[route], host.namespace, input.cluster);
+        let routed = routes.entry(route).or_insert_with(|| {
+            routing::route_flows(&host.vs.spec.http[route], host.namespace, input.cluster)
+        });
         let source = Source {
             workload: &input.classes.sources[i],
             namespace: host.namespace,
@@ -242,7 +247,7 @@ impl Generator {
         let Target::Workload { workload, .. } = target else {
             if shadow.is_none() {
                 // The client's proxy answers 503 itself: only it reports.
-                let labels = metrics::labels(Reporter::Source, source, target, 503, None);
+                let labels = self.labels.get(Reporter::Source, source, target, 503, None);
                 (0..n).for_each(|_| registry.record(&labels, 0.0));
             }
             return n;
@@ -258,10 +263,13 @@ impl Generator {
             if count == 0 {
                 continue;
             }
-            let destination = metrics::labels(Reporter::Destination, source, target, code, shadow);
-            let reported_by_source = shadow
-                .is_none()
-                .then(|| metrics::labels(Reporter::Source, source, target, code, None));
+            let destination = self
+                .labels
+                .get(Reporter::Destination, source, target, code, shadow);
+            let reported_by_source = shadow.is_none().then(|| {
+                self.labels
+                    .get(Reporter::Source, source, target, code, None)
+            });
             for _ in 0..count {
                 let latency = behaviour.latency_of(*served);
                 *served += 1;
