@@ -46,9 +46,13 @@ struct UpArgs {
     /// Milliseconds before new or added pods report ready.
     #[arg(long, value_name = "N", default_value_t = 300)]
     kubelet_delay_ms: u64,
-    /// A share of the traffic carrying a header, for header-matched routes,
-    /// e.g. `x-canary=insider:0.1` (repeatable).
-    #[arg(long, value_name = "NAME=VALUE:SHARE", value_parser = parse_header_traffic)]
+    /// A share of the traffic carrying headers, cookies, a path or query
+    /// parameters, for matched routes (repeatable): `ITEM[,ITEM...]:SHARE`,
+    /// an item being `NAME=VALUE` (a header), `cookie:NAME=VALUE`,
+    /// `uri:/PATH`, `query:NAME=VALUE`, `method:METHOD` or
+    /// `source:WORKLOAD`, e.g. `x-canary=insider:0.1` or
+    /// `cookie:canary=always,source:insiders:0.25`.
+    #[arg(long, value_name = "ITEMS:SHARE", value_parser = parse_header_traffic)]
     header_traffic: Vec<TrafficClass>,
     /// Milliseconds between two passes of the HPA controller and KEDA stand-ins.
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -62,18 +66,14 @@ struct UpArgs {
     /// Do not install the ScaledObject CRD nor run the KEDA stand-in.
     #[arg(long)]
     no_keda: bool,
+    /// Simulated clients per VirtualService host that keep the cookies
+    /// responses set (session affinity); 0 sends stateless traffic.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    session_clients: usize,
 }
 
 fn parse_header_traffic(text: &str) -> Result<TrafficClass, String> {
-    let usage = || format!("expected NAME=VALUE:SHARE, got `{text}`");
-    let (header, share) = text.rsplit_once(':').ok_or_else(usage)?;
-    let (name, value) = header.split_once('=').ok_or_else(usage)?;
-    let share: f64 = share.parse().map_err(|_| usage())?;
-    if !(0.0..=1.0).contains(&share) || name.is_empty() {
-        return Err(usage());
-    }
-    let headers = [(name.to_owned(), value.to_owned())].into();
-    Ok(TrafficClass { headers, share })
+    text.parse()
 }
 
 #[tokio::main]
@@ -101,6 +101,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         mesh: MeshConfig {
             rps_per_host: args.rps.max(0.0),
             header_traffic: args.header_traffic,
+            session_clients: args.session_clients,
             ..MeshConfig::default()
         },
         autoscaler: AutoscalerConfig {
@@ -134,6 +135,9 @@ fn print_summary(sandbox: &Sandbox) {
     println!("kubeconfig: {kubeconfig}");
     println!("prometheus: {}", sandbox.prometheus_url);
     println!("mesh metrics: {}", sandbox.mesh_metrics_url);
+    if let Some(mesh) = sandbox.mesh() {
+        println!("mesh clients: {}", mesh.clients_url());
+    }
     if let Some(api) = &sandbox.api {
         println!("api server: {}", api.url());
     }
@@ -206,5 +210,17 @@ mod tests {
         assert_eq!(args.header_traffic[0].headers["x-canary"], "insider");
         assert!(parse_header_traffic("x-canary:0.1").is_err());
         assert!(parse_header_traffic("a=b:2").is_err());
+        let cli = Cli::parse_from([
+            "serin-sandbox",
+            "up",
+            "--header-traffic",
+            "cookie:canary=always,uri:/api:0.25",
+            "--session-clients",
+            "50",
+        ]);
+        let Command::Up(args) = cli.command;
+        assert_eq!(args.header_traffic[0].cookies["canary"], "always");
+        assert_eq!(args.header_traffic[0].path.as_deref(), Some("/api"));
+        assert_eq!(args.session_clients, 50);
     }
 }

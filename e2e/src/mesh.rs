@@ -3,48 +3,59 @@
 //! It applies minimal VirtualService and DestinationRule CRDs ([`crds`]),
 //! keeps reflectors of VirtualServices, Services and Deployments, and on a
 //! fixed tick sends request traffic to every host of every VirtualService
-//! ([`traffic`]): split by the route weights and header matches
-//! ([`routing`]), served by the ready Deployments behind the destination
-//! Services, answered as their pod templates say ([`behaviour`]). The
-//! outcomes are Istio's standard metrics ([`metrics`]), served on `/metrics`.
+//! ([`traffic`]), in classes carrying headers, cookies, paths or query
+//! parameters ([`classes`]), optionally from simulated clients that keep
+//! their cookies ([`clients`]). Each request takes the first http route
+//! whose matches it meets ([`matching`]), goes by the route weights and is
+//! mirrored as the route says ([`routing`]), is served by the ready
+//! Deployments behind the destination Services and answered as their pod
+//! templates say ([`behaviour`]). The outcomes are Istio's standard metrics
+//! ([`metrics`]), served on `/metrics`; each client's recent outcomes are
+//! served on `/clients`.
 //!
 //! It talks to the API server only through a kube `Client`.
 
 pub mod behaviour;
+pub mod catalog;
+pub mod classes;
+pub mod clients;
 pub mod crds;
 pub mod load;
+pub mod matching;
 pub mod metrics;
 pub mod routing;
+pub mod spec;
 pub mod traffic;
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
-use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+pub use catalog::RPS_ANNOTATION;
+pub use classes::TrafficClass;
 pub use crds::{install_istio_crds, istio_crds};
 pub use load::{LoadRequest, MeshLoad};
-pub use traffic::TrafficClass;
 
+use catalog::{Catalog, Served};
+use classes::ClassSet;
+use clients::Population;
 use metrics::Registry;
-use routing::{Cluster, ServingRevisions, VirtualServiceSpec};
-use traffic::{Generator, HostTraffic};
-
-/// VirtualService annotation overriding the request rate of its hosts.
-pub const RPS_ANNOTATION: &str = "mesh.sandbox.serin.dev/rps";
+use routing::{Cluster, ServingRevisions};
+use traffic::{Generator, HostTraffic, TickInput};
 
 /// Longest stretch of time one tick makes up for after the runtime stalled.
 const MAX_TICK_GAP: Duration = Duration::from_secs(5);
@@ -58,9 +69,14 @@ pub struct MeshConfig {
     pub listen: SocketAddr,
     /// How often counters advance.
     pub tick: Duration,
-    /// Shares of the traffic carrying headers (for header-matched routes);
-    /// the rest carries none.
+    /// Shares of the traffic carrying headers, cookies, a path or query
+    /// parameters (for matched routes); the rest is a plain `GET /`.
     pub header_traffic: Vec<TrafficClass>,
+    /// Simulated clients per VirtualService host, each keeping the cookies
+    /// responses set (session affinity); 0 sends stateless traffic.
+    pub session_clients: usize,
+    /// Seed of the clients' weighted destination picks.
+    pub seed: u64,
 }
 
 impl Default for MeshConfig {
@@ -70,6 +86,8 @@ impl Default for MeshConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tick: Duration::from_millis(100),
             header_traffic: Vec::new(),
+            session_clients: 0,
+            seed: traffic::DEFAULT_SEED,
         }
     }
 }
@@ -87,7 +105,8 @@ pub struct Mesh {
 struct Knobs {
     /// `f64` bits of the default requests per second per host.
     rps: AtomicU64,
-    header_traffic: Mutex<Vec<TrafficClass>>,
+    classes: Mutex<Arc<ClassSet>>,
+    session_clients: AtomicUsize,
 }
 
 impl Knobs {
@@ -95,20 +114,16 @@ impl Knobs {
         f64::from_bits(self.rps.load(Ordering::Relaxed))
     }
 
-    /// The header classes, plus the plain traffic taking the rest.
-    fn classes(&self) -> Vec<TrafficClass> {
-        let mut classes = self
-            .header_traffic
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
-        let plain = 1.0 - classes.iter().map(|c| c.share).sum::<f64>();
-        classes.push(TrafficClass {
-            headers: Default::default(),
-            share: plain.max(0.0),
-        });
-        classes
+    fn classes(&self) -> Arc<ClassSet> {
+        self.classes.lock().map(|c| c.clone()).unwrap_or_default()
     }
+}
+
+/// What the endpoints read and the tick loop writes.
+#[derive(Default)]
+struct Shared {
+    registry: Mutex<Registry>,
+    population: Mutex<Population>,
 }
 
 /// What the tick reads: the reflectors' stores.
@@ -127,10 +142,11 @@ impl Mesh {
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
         let (stop, _) = watch::channel(false);
-        let registry = Arc::new(Mutex::new(Registry::default()));
+        let shared = Arc::new(Shared::default());
         let knobs = Arc::new(Knobs {
             rps: AtomicU64::new(cfg.rps_per_host.max(0.0).to_bits()),
-            header_traffic: Mutex::new(cfg.header_traffic.clone()),
+            classes: Mutex::new(Arc::new(ClassSet::new(&cfg.header_traffic))),
+            session_clients: AtomicUsize::new(cfg.session_clients),
         });
 
         let gvk = GroupVersionKind::gvk(crds::GROUP, "v1", "VirtualService");
@@ -163,19 +179,27 @@ impl Mesh {
                 ),
             ),
         ];
+        let generator = Generator::seeded(cfg.seed);
         let load = MeshLoad::default();
         let generate = generate(
             stores,
             cfg.tick,
             knobs.clone(),
             load.clone(),
-            registry.clone(),
+            shared.clone(),
+            generator,
         );
         tasks.push(spawn_until(&stop, generate));
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || serve_metrics(registry.clone())),
-        );
+        let for_clients = shared.clone();
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || serve_metrics(shared.clone())),
+            )
+            .route(
+                "/clients",
+                axum::routing::get(move || serve_clients(for_clients.clone())),
+            );
         let mut stopped = stop.subscribe();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -210,17 +234,27 @@ impl Mesh {
         self.knobs.rps.store(bits, Ordering::Relaxed);
     }
 
-    /// Changes the shares of traffic carrying headers (see
-    /// [`MeshConfig::header_traffic`]).
+    /// URL of the `/clients` endpoint (see [`clients::PopulationView`]).
+    pub fn clients_url(&self) -> String {
+        format!("http://{}/clients", self.addr)
+    }
+
+    /// Changes the traffic classes (see [`MeshConfig::header_traffic`]).
     pub fn set_header_traffic(&self, classes: Vec<TrafficClass>) {
-        if let Ok(mut current) = self.knobs.header_traffic.lock() {
-            *current = classes;
+        if let Ok(mut current) = self.knobs.classes.lock() {
+            *current = Arc::new(ClassSet::new(&classes));
         }
     }
 
     /// A handle that adds load on top of the steady traffic (see [`load`]).
     pub fn load(&self) -> MeshLoad {
         self.load.clone()
+    }
+
+    /// Changes the number of simulated clients per host (see
+    /// [`MeshConfig::session_clients`]).
+    pub fn set_session_clients(&self, clients: usize) {
+        self.knobs.session_clients.store(clients, Ordering::Relaxed);
     }
 
     /// Stops the traffic, the watches and the endpoint, and waits for them.
@@ -289,9 +323,10 @@ async fn generate(
     tick: Duration,
     knobs: Arc<Knobs>,
     load: MeshLoad,
-    registry: Arc<Mutex<Registry>>,
+    shared: Arc<Shared>,
+    mut generator: Generator,
 ) {
-    let mut generator = Generator::default();
+    let mut catalog = Catalog::default();
     let mut serving = ServingRevisions::default();
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -301,71 +336,75 @@ async fn generate(
         let now = Instant::now();
         let seconds = now.duration_since(last).min(MAX_TICK_GAP).as_secs_f64();
         last = now;
-        let (classes, virtual_services) = (knobs.classes(), stores.virtual_services.state());
-        let hosts = hosts(&virtual_services, knobs.rps());
-        let extra: Vec<_> = load
-            .active(now)
-            .into_iter()
-            .map(|request| {
-                let routes = load::routes_for(&request, &hosts);
-                (request, routes)
-            })
-            .collect();
+        let served = catalog.refresh(&stores.virtual_services.state());
         let deployments = stores.deployments.state();
         serving.update(&deployments);
         let cluster = Cluster::new(stores.services.state(), deployments, &serving);
-        let Ok(mut guard) = registry.lock() else {
+        let classes = knobs.classes();
+        let extra: Vec<(LoadRequest, Arc<Served>)> = load
+            .active(now)
+            .into_iter()
+            .filter_map(|request| {
+                let routes = load::routes_for(&request, &served)?;
+                Some((request, routes))
+            })
+            .collect();
+        let mut traffic = host_traffic(&served, knobs.rps());
+        traffic.extend(extra.iter().map(|(request, routes)| HostTraffic {
+            key: format!("load/{}/{}", request.namespace, request.host),
+            host: &request.host,
+            namespace: &routes.namespace,
+            vs: &routes.vs,
+            rps: request.rps,
+        }));
+        let input = TickInput {
+            classes: &classes,
+            cluster: &cluster,
+            seconds,
+        };
+        let (Ok(mut registry), Ok(mut population)) =
+            (shared.registry.lock(), shared.population.lock())
+        else {
             return;
         };
-        let traffic: Vec<HostTraffic<'_>> = hosts
-            .iter()
-            .flat_map(|(vs, namespace, spec, rps)| {
-                spec.hosts.iter().map(move |host| HostTraffic {
-                    key: format!("{namespace}/{vs}/{host}"),
-                    namespace,
-                    spec,
-                    rps: *rps,
-                })
-            })
-            .chain(
-                extra
-                    .iter()
-                    .map(|(request, (spec, namespace))| HostTraffic {
-                        key: format!("load/{}/{}", request.namespace, request.host),
-                        namespace,
-                        spec,
-                        rps: request.rps,
-                    }),
-            )
-            .collect();
-        generator.tick(&traffic, &classes, &cluster, seconds, &mut guard);
+        let clients = knobs.session_clients.load(Ordering::Relaxed);
+        if population.size() != clients {
+            population.resize(clients);
+        }
+        let keys: HashSet<&str> = traffic.iter().map(|h| h.key.as_str()).collect();
+        population.retain_hosts(&keys);
+        generator.tick(&traffic, &input, &mut registry, &mut population);
     }
 }
 
-/// Name, namespace, parsed spec and rate of every VirtualService. One whose
-/// spec does not parse sends no traffic, as Istio would reject it.
-fn hosts(
-    objects: &[Arc<DynamicObject>],
-    default_rps: f64,
-) -> Vec<(String, String, VirtualServiceSpec, f64)> {
-    objects
+/// Every host of every served VirtualService with its rate.
+fn host_traffic(served: &[Arc<Served>], default_rps: f64) -> Vec<HostTraffic<'_>> {
+    served
         .iter()
-        .filter_map(|vs| {
-            let spec = VirtualServiceSpec::deserialize(vs.data.get("spec")?).ok()?;
-            let rps = vs
-                .annotations()
-                .get(RPS_ANNOTATION)
-                .and_then(|r| r.trim().parse::<f64>().ok());
-            let rps = rps
-                .filter(|r| r.is_finite() && *r >= 0.0)
-                .unwrap_or(default_rps);
-            Some((vs.name_any(), vs.namespace().unwrap_or_default(), spec, rps))
+        .flat_map(|s| {
+            let rps = s.rps.unwrap_or(default_rps);
+            s.hosts.iter().map(move |(host, key)| HostTraffic {
+                key: key.clone(),
+                host,
+                namespace: &s.namespace,
+                vs: &s.vs,
+                rps,
+            })
         })
         .collect()
 }
 
-async fn serve_metrics(registry: Arc<Mutex<Registry>>) -> impl axum::response::IntoResponse {
-    let body = registry.lock().map(|r| r.render()).unwrap_or_default();
+async fn serve_clients(shared: Arc<Shared>) -> impl axum::response::IntoResponse {
+    let view = shared.population.lock().map(|p| p.view()).ok();
+    axum::Json(view)
+}
+
+async fn serve_metrics(shared: Arc<Shared>) -> impl axum::response::IntoResponse {
+    let body = shared
+        .registry
+        .lock()
+        .map(|r| r.render())
+        .unwrap_or_default();
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::routing::VirtualServiceSpec;
+use super::catalog::Served;
+use super::matching::CompiledVs;
+use super::spec::VirtualServiceSpec;
 
 /// Requests to send: `rps` per second to `host` for `duration`.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,10 +54,7 @@ impl MeshLoad {
 /// The routes extra load to `request.host` takes, and the namespace they are in: those
 /// of a VirtualService serving that host, else straight to the Service the host names
 /// (as a request to `podinfo-canary.test:9898` reaches the canary Service directly).
-pub(super) fn routes_for(
-    request: &LoadRequest,
-    virtual_services: &[(String, String, VirtualServiceSpec, f64)],
-) -> (VirtualServiceSpec, String) {
+pub(super) fn routes_for(request: &LoadRequest, served: &[Arc<Served>]) -> Option<Arc<Served>> {
     let host = request.host.to_ascii_lowercase();
     let labels: Vec<&str> = host.split('.').collect();
     let (name, namespace) = match labels.as_slice() {
@@ -69,16 +68,24 @@ pub(super) fn routes_for(
         format!("{name}.{namespace}"),
         format!("{name}.{namespace}.svc.cluster.local"),
     ];
-    let served = virtual_services.iter().find(|(_, ns, spec, _)| {
-        let here = ns == namespace || spec.hosts.contains(&host);
-        here && spec.hosts.iter().any(|h| names.contains(h))
+    let found = served.iter().find(|s| {
+        let hosts = &s.vs.spec.hosts;
+        let here = s.namespace == namespace || hosts.contains(&host);
+        here && hosts.iter().any(|h| names.contains(h))
     });
-    if let Some((_, ns, spec, _)) = served {
-        return (spec.clone(), ns.clone());
+    if let Some(s) = found {
+        return Some(Arc::clone(s));
     }
     let direct = serde_json::json!({"http": [{"route": [{"destination": {"host": name}}]}]});
-    let spec = serde_json::from_value(direct).unwrap_or_default();
-    (spec, namespace.to_owned())
+    let spec: VirtualServiceSpec = serde_json::from_value(direct).ok()?;
+    // A route without matches always compiles.
+    let vs = CompiledVs::compile(spec).ok()?;
+    Some(Arc::new(Served {
+        namespace: namespace.to_owned(),
+        vs,
+        hosts: Vec::new(),
+        rps: None,
+    }))
 }
 
 #[cfg(test)]
@@ -94,25 +101,31 @@ mod tests {
         }
     }
 
-    fn vs(hosts: &[&str]) -> (String, String, VirtualServiceSpec, f64) {
+    fn vs(hosts: &[&str]) -> Arc<Served> {
         let spec = serde_json::json!({"hosts": hosts, "http": [{"route": [
             {"destination": {"host": "podinfo-primary"}, "weight": 90},
             {"destination": {"host": "podinfo-canary"}, "weight": 10}]}]});
         let spec = serde_json::from_value(spec).unwrap();
-        ("podinfo".into(), "test".into(), spec, 20.0)
+        Arc::new(Served {
+            namespace: "test".into(),
+            vs: CompiledVs::compile(spec).unwrap(),
+            hosts: Vec::new(),
+            rps: Some(20.0),
+        })
     }
 
     #[test]
     fn a_service_host_is_reached_directly_and_a_virtual_service_host_through_its_routes() {
         let list = [vs(&["podinfo"])];
-        let (spec, ns) = routes_for(&request("podinfo-canary.test"), &list);
-        assert_eq!(ns, "test");
+        let routes = routes_for(&request("podinfo-canary.test"), &list).unwrap();
+        assert_eq!(routes.namespace, "test");
+        let spec = &routes.vs.spec;
         assert_eq!(spec.http[0].route[0].destination.host, "podinfo-canary");
         assert_eq!(spec.http[0].route.len(), 1);
-        let (spec, _) = routes_for(&request("podinfo"), &list);
-        assert_eq!(spec.http[0].route.len(), 2);
-        let (_, ns) = routes_for(&request("podinfo-canary.other.svc.cluster.local"), &list);
-        assert_eq!(ns, "other");
+        let routes = routes_for(&request("podinfo"), &list).unwrap();
+        assert_eq!(routes.vs.spec.http[0].route.len(), 2);
+        let routes = routes_for(&request("podinfo-canary.other.svc.cluster.local"), &list).unwrap();
+        assert_eq!(routes.namespace, "other");
     }
 
     #[tokio::test]

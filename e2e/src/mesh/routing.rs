@@ -1,62 +1,22 @@
-//! Routing: where the traffic of one VirtualService host goes, as Istio's
-//! proxies would send it. Pure: it reads a snapshot of VirtualServices,
-//! Services and Deployments and returns [`Flow`]s with their traffic shares.
+//! Routing: where the requests an http route takes go, as Istio's proxies
+//! would send them. Pure: it reads a snapshot of Services and Deployments
+//! and returns [`Flow`]s with their traffic shares; which route takes a
+//! request is [`matching`](super::matching)'s business.
 //!
-//! Supported: header matches (`exact`, `prefix`, `regex`, presence) on
-//! `http[].match[].headers`, `route[].weight`, destination hosts written as a
-//! short name, `name.namespace`, `name.namespace.svc` or the FQDN. Other match
-//! fields (uri, method, ...) match every request; `subset`, `mirror`,
-//! `gateways`, retries and fault injection are ignored.
+//! Supported: `route[].weight`, `mirror`/`mirrorPercentage`/`mirrors`,
+//! `Set-Cookie` in the response header operations of a destination or a
+//! route, destination hosts written as a short name, `name.namespace`,
+//! `name.namespace.svc` or the FQDN. `subset`, `gateways`, retries, timeouts,
+//! rewrites and fault injection are ignored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::behaviour::Behaviour;
+use super::matching::{CompiledVs, Request};
+use super::spec::{HttpRoute, RouteDestination};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use serde::Deserialize;
-
-use super::behaviour::Behaviour;
-
-/// The part of a VirtualService spec the mesh reads.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct VirtualServiceSpec {
-    #[serde(default)]
-    pub hosts: Vec<String>,
-    #[serde(default)]
-    pub http: Vec<HttpRoute>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct HttpRoute {
-    #[serde(default, rename = "match")]
-    pub matches: Vec<MatchRequest>,
-    #[serde(default)]
-    pub route: Vec<RouteDestination>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct MatchRequest {
-    #[serde(default)]
-    pub headers: BTreeMap<String, StringMatch>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct StringMatch {
-    pub exact: Option<String>,
-    pub prefix: Option<String>,
-    pub regex: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RouteDestination {
-    pub destination: Destination,
-    pub weight: Option<i64>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Destination {
-    pub host: String,
-}
 
 /// A Service, named as Istio's metrics name it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,11 +70,23 @@ impl Target {
     }
 }
 
-/// A share (0..=1) of one host's requests of one traffic class.
+/// A share (0..=1) of the requests one http route takes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
     pub share: f64,
     pub target: Target,
+    /// `Set-Cookie` values the response carries back to the client.
+    pub set_cookies: Vec<String>,
+}
+
+/// Where the requests of one http route go: the flows answering the user,
+/// and the mirrored copies whose answers nobody reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Routed {
+    pub flows: Vec<Flow>,
+    /// Shares here are fractions of the route's requests copied to each
+    /// backend: they need not add up to one.
+    pub mirrors: Vec<Flow>,
 }
 
 /// Services by namespace and name, Deployments by namespace, and what the
@@ -154,33 +126,51 @@ impl<'a> Cluster<'a> {
     }
 }
 
-/// The flows of requests carrying `headers`, sent to a VirtualService in
-/// `namespace`. Requests no route matches get no flow (Istio answers 404).
-pub fn flows(
-    spec: &VirtualServiceSpec,
+/// Where `request`, sent to a VirtualService in `namespace`, goes. None when
+/// no route takes it (Istio answers 404).
+pub fn route_request(
+    vs: &CompiledVs,
     namespace: &str,
-    headers: &BTreeMap<String, String>,
+    request: &Request,
     cluster: &Cluster<'_>,
-) -> Vec<Flow> {
-    let Some(route) = spec.http.iter().find(|r| route_matches(r, headers)) else {
-        return Vec::new();
-    };
+) -> Option<Routed> {
+    let route = vs.route_of(request)?;
+    Some(route_flows(&vs.spec.http[route], namespace, cluster))
+}
+
+/// The flows and mirrors of the requests `route` takes.
+pub fn route_flows(route: &HttpRoute, namespace: &str, cluster: &Cluster<'_>) -> Routed {
     let weights = destination_weights(&route.route);
     let total: f64 = weights.iter().sum();
-    route
+    let flows = route
         .route
         .iter()
         .zip(weights)
         .filter(|(_, w)| *w > 0.0)
         .flat_map(|(dest, w)| {
+            let cookies = route.set_cookies(dest);
             resolve(&dest.destination.host, namespace, cluster)
                 .into_iter()
                 .map(move |flow| Flow {
                     share: flow.share * w / total,
                     target: flow.target,
+                    set_cookies: cookies.clone(),
                 })
         })
-        .collect()
+        .collect();
+    let mirrors = route
+        .mirror_fractions()
+        .into_iter()
+        .flat_map(|(host, fraction)| {
+            resolve(host, namespace, cluster)
+                .into_iter()
+                .map(move |flow| Flow {
+                    share: flow.share * fraction,
+                    ..flow
+                })
+        })
+        .collect();
+    Routed { flows, mirrors }
 }
 
 /// Istio sends everything to a lone destination without a weight; several
@@ -197,34 +187,6 @@ fn destination_weights(route: &[RouteDestination]) -> Vec<f64> {
     }
 }
 
-fn route_matches(route: &HttpRoute, headers: &BTreeMap<String, String>) -> bool {
-    route.matches.is_empty() || route.matches.iter().any(|m| request_matches(m, headers))
-}
-
-fn request_matches(m: &MatchRequest, headers: &BTreeMap<String, String>) -> bool {
-    m.headers.iter().all(|(name, cond)| {
-        let value = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str());
-        value.is_some_and(|v| string_matches(cond, v))
-    })
-}
-
-fn string_matches(cond: &StringMatch, value: &str) -> bool {
-    if let Some(exact) = &cond.exact {
-        return value == exact;
-    }
-    if let Some(prefix) = &cond.prefix {
-        return value.starts_with(prefix.as_str());
-    }
-    if let Some(re) = &cond.regex {
-        // Envoy matches RE2 regexes against the whole value.
-        return regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(value));
-    }
-    true
-}
-
 /// The flows for one destination host: split over the ready Deployments
 /// behind its Service, in proportion to their ready replicas.
 fn resolve(host: &str, namespace: &str, cluster: &Cluster<'_>) -> Vec<Flow> {
@@ -234,6 +196,7 @@ fn resolve(host: &str, namespace: &str, cluster: &Cluster<'_>) -> Vec<Flow> {
             target: Target::NoCluster {
                 host: host.to_owned(),
             },
+            set_cookies: Vec::new(),
         }];
     };
     let service_ref = ServiceRef {
@@ -257,6 +220,7 @@ fn resolve(host: &str, namespace: &str, cluster: &Cluster<'_>) -> Vec<Flow> {
             target: Target::NoHealthyUpstream {
                 service: service_ref,
             },
+            set_cookies: Vec::new(),
         }];
     }
     ready
@@ -267,6 +231,7 @@ fn resolve(host: &str, namespace: &str, cluster: &Cluster<'_>) -> Vec<Flow> {
                 service: service_ref.clone(),
                 workload: cluster.serving.serving(d),
             },
+            set_cookies: Vec::new(),
         })
         .collect()
 }

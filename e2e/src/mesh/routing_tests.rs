@@ -25,8 +25,30 @@ fn deployment(ns: &str, name: &str, app: &str, ready: i32) -> Arc<Deployment> {
     .expect("deployment")
 }
 
-fn vs(yaml: &str) -> VirtualServiceSpec {
-    serde_saphyr::from_str(yaml).expect("virtual service")
+fn vs(yaml: &str) -> CompiledVs {
+    CompiledVs::compile(serde_saphyr::from_str(yaml).expect("virtual service")).expect("compiles")
+}
+
+fn with_headers(headers: &BTreeMap<String, String>) -> Request {
+    Request {
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect(),
+        ..Request::plain()
+    }
+}
+
+/// The user-facing flows of a request with `headers`; none without a route.
+fn flows(
+    spec: &CompiledVs,
+    ns: &str,
+    headers: &BTreeMap<String, String>,
+    cluster: &Cluster<'_>,
+) -> Vec<Flow> {
+    route_request(spec, ns, &with_headers(headers), cluster)
+        .map(|r| r.flows)
+        .unwrap_or_default()
 }
 
 static NOTHING_SERVING: std::sync::LazyLock<ServingRevisions> =
@@ -113,7 +135,8 @@ fn destination_without_ready_pods_is_no_healthy_upstream() {
         flows[1],
         Flow {
             share: 0.2,
-            target: Target::NoHealthyUpstream { service }
+            target: Target::NoHealthyUpstream { service },
+            set_cookies: Vec::new(),
         }
     );
 }
@@ -128,7 +151,8 @@ fn unknown_host_is_no_cluster_and_lone_destination_gets_everything() {
             share: 1.0,
             target: Target::NoCluster {
                 host: "missing.other".into()
-            }
+            },
+            set_cookies: Vec::new(),
         }]
     );
 }
@@ -201,4 +225,85 @@ fn ready_pods_of_an_unfinished_rollout_answer_as_the_previous_template() {
     let done = complete("0.5", Some(1), 2);
     serving.update(std::slice::from_ref(&done));
     assert_eq!(serving.serving(&done).behaviour.error_rate, 0.5);
+}
+
+fn routed(yaml: &str) -> Routed {
+    route_request(&vs(yaml), "ns", &Request::plain(), &pair(1)).expect("routed")
+}
+
+#[test]
+fn mirror_without_percentage_copies_everything() {
+    let r =
+        routed("http: [{route: [{destination: {host: app-primary}}], mirror: {host: app-canary}}]");
+    assert_eq!(
+        shares(&r.flows),
+        vec![("ns/app-primary>app-primary".into(), 1.0)]
+    );
+    assert_eq!(
+        shares(&r.mirrors),
+        vec![("ns/app-canary>app-canary".into(), 1.0)]
+    );
+}
+
+#[test]
+fn mirror_percentages_in_every_form() {
+    let percentage = routed(
+        "http: [{route: [{destination: {host: app-primary}}], mirror: {host: app-canary}, mirrorPercentage: {value: 12.5}}]",
+    );
+    assert_eq!(
+        shares(&percentage.mirrors),
+        vec![("ns/app-canary>app-canary".into(), 0.125)]
+    );
+    let legacy = routed(
+        "http: [{route: [{destination: {host: app-primary}}], mirror: {host: app-canary}, mirrorPercent: 30}]",
+    );
+    assert_eq!(
+        shares(&legacy.mirrors),
+        vec![("ns/app-canary>app-canary".into(), 0.3)]
+    );
+    let list = routed(
+        "http: [{route: [{destination: {host: app-primary}}], mirrors: [{destination: {host: app-canary}, percentage: {value: 50}}]}]",
+    );
+    assert_eq!(
+        shares(&list.mirrors),
+        vec![("ns/app-canary>app-canary".into(), 0.5)]
+    );
+    let zero = routed(
+        "http: [{route: [{destination: {host: app-primary}}], mirror: {host: app-canary}, mirrorPercentage: {value: 0}}]",
+    );
+    assert!(zero.mirrors.is_empty());
+}
+
+#[test]
+fn set_cookie_comes_from_the_destination_and_the_route() {
+    let r = routed(
+        r#"
+http:
+  - headers: {response: {set: {x-served: "yes"}, add: {Set-Cookie: "old=1; Max-Age=-1"}}}
+    route:
+      - {destination: {host: app-primary}, weight: 90}
+      - destination: {host: app-canary}
+        weight: 10
+        headers: {response: {add: {Set-Cookie: "flagger-cookie=XyZ; Max-Age=600"}}}
+"#,
+    );
+    assert_eq!(r.flows[0].set_cookies, vec!["old=1; Max-Age=-1".to_owned()]);
+    assert_eq!(
+        r.flows[1].set_cookies,
+        vec![
+            "flagger-cookie=XyZ; Max-Age=600".to_owned(),
+            "old=1; Max-Age=-1".to_owned()
+        ]
+    );
+    assert!(r.mirrors.is_empty());
+}
+
+#[test]
+fn a_request_no_route_takes_has_no_flow() {
+    let spec =
+        vs("http: [{match: [{uri: {exact: /x}}], route: [{destination: {host: app-primary}}]}]");
+    assert_eq!(
+        route_request(&spec, "ns", &Request::plain(), &pair(1)),
+        None
+    );
 }

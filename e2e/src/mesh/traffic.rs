@@ -1,30 +1,38 @@
 //! The traffic generator: on each tick, turns request rates into whole
-//! requests and records their outcomes in the metrics [`Registry`].
+//! requests, routes them through the VirtualService's http routes and
+//! records their outcomes in the metrics [`Registry`].
 //!
-//! Counts are deterministic: every split (host to destination, destination
-//! to outcome) keeps a fractional accumulator and emits the whole part, so a
-//! 30% error rate yields exactly 30% of errors, up to one request, over any
-//! window, and a 20% weight exactly 20% of the requests.
+//! Without simulated clients, counts are deterministic: every split (class,
+//! destination, mirror, outcome) keeps a fractional accumulator and emits
+//! the whole part, so a 30% error rate yields exactly 30% of errors, up to
+//! one request, over any window, and a 20% weight exactly 20% of the
+//! requests. With clients ([`Population`]), each request is one client's,
+//! carries its cookies and picks its destination by weight from a seeded
+//! random sequence, as Envoy picks at random; mirrors and errors stay exact.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use super::metrics::{self, Registry, Reporter};
-use super::routing::{self, Cluster, Target, VirtualServiceSpec};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::classes::{ClassSet, append_cookie};
+use super::clients::{Outcome, Population, SimClient};
+use super::matching::CompiledVs;
+use super::metrics::{LabelCache, Registry, Reporter, Shadow, Source};
+use super::routing::{self, Cluster, Routed, Target};
+
+/// Seed of the destination picks of simulated clients.
+pub const DEFAULT_SEED: u64 = 0x5e71;
 
 /// Requests of one VirtualService host per second.
 pub struct HostTraffic<'a> {
-    /// Stable name of the host, e.g. `namespace/virtualservice/host`.
+    /// Stable name of the host, `namespace/virtualservice/host`.
     pub key: String,
+    /// The host as clients address it (mirrored copies report it `-shadow`).
+    pub host: &'a str,
     pub namespace: &'a str,
-    pub spec: &'a VirtualServiceSpec,
+    pub vs: &'a CompiledVs,
     pub rps: f64,
-}
-
-/// A share of every host's traffic carrying the same request headers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrafficClass {
-    pub headers: BTreeMap<String, String>,
-    pub share: f64,
 }
 
 /// Ticks a remainder is kept without use. A workload may get a request only
@@ -63,53 +71,186 @@ impl Accumulators {
 }
 
 /// State that carries over from tick to tick.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Generator {
     requests: Accumulators,
     errors: Accumulators,
+    mirrors: Accumulators,
     /// Requests served per workload: the index into its latency sequence.
     served: HashMap<String, u64>,
+    labels: LabelCache,
+    /// Seconds of traffic sent so far: the clients' clock for `Max-Age`.
+    clock: f64,
+    rng: StdRng,
+}
+
+impl Default for Generator {
+    fn default() -> Self {
+        Self::seeded(DEFAULT_SEED)
+    }
+}
+
+/// What one tick reads besides the hosts.
+pub struct TickInput<'a, 'c> {
+    pub classes: &'a ClassSet,
+    pub cluster: &'a Cluster<'c>,
+    pub seconds: f64,
 }
 
 impl Generator {
-    /// Generates `seconds` worth of traffic for every host.
+    pub fn seeded(seed: u64) -> Generator {
+        Generator {
+            requests: Accumulators::default(),
+            errors: Accumulators::default(),
+            mirrors: Accumulators::default(),
+            served: HashMap::new(),
+            labels: LabelCache::default(),
+            clock: 0.0,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Generates `input.seconds` worth of traffic for every host.
     pub fn tick(
         &mut self,
         hosts: &[HostTraffic<'_>],
-        classes: &[TrafficClass],
-        cluster: &Cluster<'_>,
-        seconds: f64,
+        input: &TickInput<'_, '_>,
         registry: &mut Registry,
+        population: &mut Population,
     ) {
         for host in hosts {
-            for (i, class) in classes.iter().enumerate() {
-                let expected = host.rps * seconds * class.share;
-                for flow in routing::flows(host.spec, host.namespace, &class.headers, cluster) {
-                    let key = format!("{}#{i}>{}", host.key, flow.target.key());
-                    let n = self.requests.take(&key, expected * flow.share);
-                    if n > 0 {
-                        self.deliver(&flow.target, host.namespace, n, registry);
-                    }
+            // The flows of a route are the same for every request of a tick.
+            let mut routes: HashMap<usize, Routed> = HashMap::new();
+            for (i, class) in input.classes.classes.iter().enumerate() {
+                let expected = host.rps * input.seconds * class.share;
+                if population.size() == 0 {
+                    self.stateless(host, i, expected, input, &mut routes, registry);
+                    continue;
+                }
+                let n = self.requests.take(&format!("{}#{i}", host.key), expected);
+                for _ in 0..n {
+                    let Some(client) = population.next_client(&host.key) else {
+                        break;
+                    };
+                    self.client_request(host, i, input, &mut routes, client, registry);
                 }
             }
         }
+        self.clock += input.seconds;
         self.requests.end_tick();
         self.errors.end_tick();
+        self.mirrors.end_tick();
     }
 
-    /// Records the outcome of `n` requests sent to `target`.
+    /// `expected` requests of class `i`, split by exact shares.
+    fn stateless(
+        &mut self,
+        host: &HostTraffic<'_>,
+        i: usize,
+        expected: f64,
+        input: &TickInput<'_, '_>,
+        routes: &mut HashMap<usize, Routed>,
+        registry: &mut Registry,
+    ) {
+        let Some(route) = host.vs.route_of(&input.classes.requests[i]) else {
+            return;
+        };
+        let routed = routes.entry(route).or_insert_with(|| {
+            routing::route_flows(&host.vs.spec.http[route], host.namespace, input.cluster)
+        });
+        let source = Source {
+            workload: &input.classes.sources[i],
+            namespace: host.namespace,
+        };
+        for flow in &routed.flows {
+            let key = format!("{}#{i}>{}", host.key, flow.target.key());
+            let n = self.requests.take(&key, expected * flow.share);
+            self.deliver(&flow.target, source, n, None, registry);
+        }
+        for mirror in &routed.mirrors {
+            let key = format!("{}#{i}~{}", host.key, mirror.target.key());
+            let n = self.mirrors.take(&key, expected * mirror.share);
+            let shadow = Some(Shadow { host: host.host });
+            self.deliver(&mirror.target, source, n, shadow, registry);
+        }
+    }
+
+    /// One request of class `i` sent by `client` with its cookies.
+    fn client_request(
+        &mut self,
+        host: &HostTraffic<'_>,
+        i: usize,
+        input: &TickInput<'_, '_>,
+        routes: &mut HashMap<usize, Routed>,
+        client: &mut SimClient,
+        registry: &mut Registry,
+    ) {
+        let mut request = input.classes.requests[i].clone();
+        if let Some(cookies) = client.jar.header(self.clock) {
+            append_cookie(&mut request.headers, &cookies);
+        }
+        let Some(route) = host.vs.route_of(&request) else {
+            client.record(Outcome {
+                workload: String::new(),
+                code: 404,
+            });
+            return;
+        };
+        let routed = routes.entry(route).or_insert_with(|| {
+            routing::route_flows(&host.vs.spec.http[route], host.namespace, input.cluster)
+        });
+        let source = Source {
+            workload: &input.classes.sources[i],
+            namespace: host.namespace,
+        };
+        let pick = self.rng.random::<f64>();
+        let mut cumulative = 0.0;
+        let flow = routed.flows.iter().find(|f| {
+            cumulative += f.share;
+            pick < cumulative
+        });
+        if let Some(flow) = flow.or(routed.flows.last()) {
+            let errors = self.deliver(&flow.target, source, 1, None, registry);
+            let (workload, code) = match &flow.target {
+                Target::Workload { workload, .. } => {
+                    (workload.name.clone(), if errors > 0 { 500 } else { 200 })
+                }
+                _ => (String::new(), 503),
+            };
+            for set_cookie in &flow.set_cookies {
+                client.jar.store(set_cookie, self.clock);
+            }
+            client.record(Outcome { workload, code });
+        }
+        for mirror in &routed.mirrors {
+            let key = format!("{}#{route}~{}", host.key, mirror.target.key());
+            let n = self.mirrors.take(&key, mirror.share);
+            let shadow = Some(Shadow { host: host.host });
+            self.deliver(&mirror.target, source, n, shadow, registry);
+        }
+    }
+
+    /// Records the outcome of `n` requests sent to `target`; returns how
+    /// many were errors. A mirrored copy (`shadow`) is reported by the
+    /// mirror's proxy alone, and not at all when it reaches no pod.
     fn deliver(
         &mut self,
         target: &Target,
-        source_namespace: &str,
+        source: Source<'_>,
         n: u64,
+        shadow: Option<Shadow<'_>>,
         registry: &mut Registry,
-    ) {
+    ) -> u64 {
+        if n == 0 {
+            return 0;
+        }
         let Target::Workload { workload, .. } = target else {
-            // The client's proxy answers 503 itself: only it reports.
-            let labels = metrics::labels(Reporter::Source, source_namespace, target, 503);
-            (0..n).for_each(|_| registry.record(&labels, 0.0));
-            return;
+            if shadow.is_none() {
+                // The client's proxy answers 503 itself: only it reports.
+                let labels = self.labels.get(Reporter::Source, source, target, 503, None);
+                (0..n).for_each(|_| registry.record(&labels, 0.0));
+            }
+            return n;
         };
         let key = format!("{}/{}", workload.namespace, workload.name);
         let behaviour = workload.behaviour;
@@ -122,102 +263,26 @@ impl Generator {
             if count == 0 {
                 continue;
             }
-            let destination =
-                metrics::labels(Reporter::Destination, source_namespace, target, code);
-            let source = metrics::labels(Reporter::Source, source_namespace, target, code);
+            let destination = self
+                .labels
+                .get(Reporter::Destination, source, target, code, shadow);
+            let reported_by_source = shadow.is_none().then(|| {
+                self.labels
+                    .get(Reporter::Source, source, target, code, None)
+            });
             for _ in 0..count {
                 let latency = behaviour.latency_of(*served);
                 *served += 1;
                 registry.record(&destination, latency);
-                registry.record(&source, latency);
+                if let Some(labels) = &reported_by_source {
+                    registry.record(labels, latency);
+                }
             }
         }
+        errors
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::Service;
-
-    use crate::mesh::routing::ServingRevisions;
-
-    fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> std::sync::Arc<T> {
-        std::sync::Arc::new(serde_json::from_value(value).expect("object"))
-    }
-
-    fn pair(serving: &ServingRevisions) -> Cluster<'_> {
-        let svc = |name: &str| {
-            object::<Service>(serde_json::json!({
-                "metadata": {"name": name, "namespace": "ns"}, "spec": {"selector": {"app": name}}
-            }))
-        };
-        let dep = |name: &str, error_rate: &str| {
-            object::<Deployment>(serde_json::json!({
-                "metadata": {"name": name, "namespace": "ns"},
-                "spec": {"selector": {}, "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
-                    {"name": "c", "env": [{"name": "SANDBOX_ERROR_RATE", "value": error_rate}]}]}}},
-                "status": {"readyReplicas": 1}
-            }))
-        };
-        Cluster::new(
-            [svc("primary"), svc("canary")],
-            [dep("primary", "0"), dep("canary", "0.3")],
-            serving,
-        )
-    }
-
-    fn count(text: &str, workload: &str, code: &str) -> u64 {
-        text.lines()
-            .filter(|l| l.starts_with("istio_requests_total{reporter=\"destination\""))
-            .filter(|l| l.contains(&format!("destination_workload=\"{workload}\"")))
-            .filter(|l| l.contains(&format!("response_code=\"{code}\"")))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    }
-
-    #[test]
-    fn weights_and_error_rates_are_exact() {
-        let spec: VirtualServiceSpec = serde_saphyr::from_str(
-            "http: [{route: [{destination: {host: primary}, weight: 80}, {destination: {host: canary}, weight: 20}]}]",
-        )
-        .expect("spec");
-        let hosts = [HostTraffic {
-            key: "ns/app/app".into(),
-            namespace: "ns",
-            spec: &spec,
-            rps: 20.0,
-        }];
-        let classes = [TrafficClass {
-            headers: BTreeMap::new(),
-            share: 1.0,
-        }];
-        let serving = ServingRevisions::default();
-        let (mut generator, mut registry, cluster) =
-            (Generator::default(), Registry::default(), pair(&serving));
-        // 100 s of 100 ms ticks: 2000 requests.
-        for _ in 0..1000 {
-            generator.tick(&hosts, &classes, &cluster, 0.1, &mut registry);
-        }
-        let text = registry.render();
-        assert_eq!(count(&text, "primary", "200"), 1600);
-        assert_eq!(count(&text, "primary", "500"), 0);
-        assert_eq!(count(&text, "canary", "500"), 120);
-        assert_eq!(count(&text, "canary", "200"), 280);
-        assert!(text.contains("reporter=\"source\""));
-    }
-
-    #[test]
-    fn accumulators_keep_remainders_over_idle_ticks_then_forget() {
-        let mut acc = Accumulators::default();
-        assert_eq!(acc.take("a", 0.6), 0);
-        acc.end_tick();
-        acc.end_tick();
-        assert_eq!(acc.take("a", 0.6), 1);
-        for _ in 0..=KEEP_TICKS {
-            acc.end_tick();
-        }
-        assert!(acc.values.is_empty());
-    }
-}
+#[path = "traffic_tests.rs"]
+mod tests;
