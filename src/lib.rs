@@ -10,6 +10,7 @@ pub mod build;
 pub mod checks;
 pub mod controller;
 pub mod decide;
+pub mod judge;
 pub mod leader;
 pub mod rbac;
 pub mod revision;
