@@ -46,7 +46,7 @@ pub fn interval_log_lr(interval: &Interval, rho: f64) -> f64 {
     };
     // Without bad events, or with all requests on one version, every ρ explains the
     // interval equally well; return the exact zero rather than a rounding residue.
-    if bad <= 0.0 || !(rho > 0.0) || !(w > 0.0 && w < 1.0) {
+    if bad <= 0.0 || rho.is_nan() || rho <= 0.0 || !(w > 0.0 && w < 1.0) {
         return 0.0;
     }
     let value = interval.canary.bad * rho.ln() - bad * ((rho - 1.0) * w).ln_1p();

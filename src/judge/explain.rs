@@ -4,7 +4,10 @@
 //! "how many more requests" is a planning figure (expected drift of the best mixture
 //! component if the current estimate were the truth), not a guarantee.
 
-use super::evidence::{self, HALF_SPAN, OFFSETS, RatioInterval, drift_per_request, offset_ratio};
+use super::evidence::{
+    self, HALF_SPAN, LATTICE_LEN, OFFSETS, RatioInterval, drift_per_request, lattice_ratio,
+    offset_ratio,
+};
 use super::{Evidence, JudgeConfig, JudgeState, Verdict};
 
 /// What status and events show about the judge after a look.
@@ -41,7 +44,10 @@ impl JudgeState {
     /// Fewest canary requests after which some component of either mixture is
     /// expected to carry its e-value to 1/α, were the ratio `rho`.
     fn more_requests(&self, config: &JudgeConfig, rho: f64) -> Option<f64> {
-        let base = rate(self.primary.bad, self.primary.requests)?;
+        // The primary's rate as the data estimate it given ρ (pooled over both
+        // versions), so that a canary failing against a clean primary gets a forecast.
+        let bad = self.primary.bad + self.canary.bad;
+        let base = rate(bad, self.primary.requests + rho * self.canary.requests)?;
         let w = self.last_share?;
         let bar = config.bar().ln() + (OFFSETS.len() as f64).ln();
         let center = HALF_SPAN as usize;
@@ -81,7 +87,7 @@ fn rate(bad: f64, requests: f64) -> Option<f64> {
 pub fn explain(verdict: &Verdict, report: &Report) -> String {
     let ev = &report.evidence;
     let bar = evidence_words(ev.bar);
-    let ratio = report.estimate.map(ratio_words);
+    let ratio = report.estimate.map(estimate_words);
     let range = interval_words(&report.interval, report.alpha);
     match verdict {
         Verdict::Abort { .. } => format!(
@@ -142,6 +148,19 @@ pub fn ratio_words(r: f64) -> String {
     }
 }
 
+/// The estimate, saying so when it sits at an end of the lattice (the data only
+/// bound it from one side there).
+fn estimate_words(r: f64) -> String {
+    let (low, high) = (lattice_ratio(0), lattice_ratio(LATTICE_LEN - 1));
+    if r <= low * 1.001 {
+        format!("at most {}", ratio_words(low))
+    } else if r >= high * 0.999 {
+        format!("at least {}", ratio_words(high))
+    } else {
+        ratio_words(r)
+    }
+}
+
 fn interval_words(interval: &RatioInterval, alpha: f64) -> String {
     let level = format!("{}%", ((1.0 - alpha) * 1000.0).round() / 10.0);
     let upper = interval.upper.map_or("unbounded".into(), ratio_words);
@@ -154,7 +173,7 @@ fn interval_words(interval: &RatioInterval, alpha: f64) -> String {
 
 /// An e-value: one decimal below 10, whole numbers with separators up to a billion.
 pub fn evidence_words(e: f64) -> String {
-    if !(e >= 0.0) {
+    if e.is_nan() || e < 0.0 {
         "0".into()
     } else if e < 10.0 {
         format!("{e:.1}")
@@ -183,7 +202,7 @@ pub fn count_words(n: f64) -> String {
 
 /// Two significant digits: a forecast is a rough figure and should read as one.
 pub fn round_two_digits(n: f64) -> f64 {
-    if !(n >= 10.0) || !n.is_finite() {
+    if n.is_nan() || n < 10.0 || !n.is_finite() {
         return n.max(0.0).ceil();
     }
     let scale = 10f64.powi(n.log10().floor() as i32 - 1);

@@ -206,6 +206,14 @@ fn an_undecided_look_says_how_many_more_requests_it_needs() {
         words.contains("more canary requests at the current weight"),
         "{words}"
     );
+    // No canary errors against a few on the primary: the estimate sits at the lattice's
+    // lower end and says so.
+    let (state, verdict) = judged((1_000.0, 0.0), (9_000.0, 20.0), &c);
+    let words = explain(&verdict, &state.report(&c));
+    assert!(
+        words.contains("canary error rate at most 0.06× the primary's"),
+        "{words}"
+    );
     let (state, verdict) = judged((1_000.0, 0.0), (9_000.0, 0.0), &c);
     assert_eq!(
         explain(&verdict, &state.report(&c)),
