@@ -121,7 +121,7 @@ fn continue_words(report: &Report, ratio: Option<String>, bar: &str) -> String {
         return "not enough evidence yet: no bad events on either version so far".into();
     };
     let numbers = format!(
-        "canary error rate {ratio} the primary's, evidence {} (abort at {bar})",
+        "canary error rate {ratio} the primary's, evidence {}, abort at {bar}",
         evidence_words(ev.abort)
     );
     match report.more_requests {
