@@ -161,13 +161,14 @@ fn estimate_words(r: f64) -> String {
     }
 }
 
-fn interval_words(interval: &RatioInterval, alpha: f64) -> String {
+pub(super) fn interval_words(interval: &RatioInterval, alpha: f64) -> String {
     let level = format!("{}%", ((1.0 - alpha) * 1000.0).round() / 10.0);
-    let upper = interval.upper.map_or("unbounded".into(), ratio_words);
-    if interval.lower > 0.0 {
-        format!("{} to {upper} at {level}", ratio_words(interval.lower))
-    } else {
-        format!("below {upper} at {level}")
+    let lower = (interval.lower > 0.0).then(|| ratio_words(interval.lower));
+    match (lower, interval.upper.map(ratio_words)) {
+        (Some(lower), Some(upper)) => format!("{lower} to {upper} at {level}"),
+        (Some(lower), None) => format!("above {lower} at {level}"),
+        (None, Some(upper)) => format!("below {upper} at {level}"),
+        (None, None) => format!("any ratio still possible at {level}"),
     }
 }
 

@@ -5,7 +5,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Poisson};
 
-use super::explain::{count_words, evidence_words, ratio_words, round_two_digits};
+use super::explain::{count_words, evidence_words, interval_words, ratio_words, round_two_digits};
 use super::*;
 
 fn config(alpha: f64) -> JudgeConfig {
@@ -219,6 +219,15 @@ fn an_undecided_look_says_how_many_more_requests_it_needs() {
         explain(&verdict, &state.report(&c)),
         "not enough evidence yet: no bad events on either version so far"
     );
+}
+
+#[test]
+fn interval_words_name_the_bounds_the_data_gave() {
+    let words = |lower, upper| interval_words(&RatioInterval { lower, upper }, 0.01);
+    assert_eq!(words(1.5, Some(3.0)), "1.50× to 3.0× at 99%");
+    assert_eq!(words(1.5, None), "above 1.50× at 99%");
+    assert_eq!(words(0.0, Some(1.2)), "below 1.20× at 99%");
+    assert_eq!(words(0.0, None), "any ratio still possible at 99%");
 }
 
 #[test]
