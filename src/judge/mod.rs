@@ -184,19 +184,22 @@ impl JudgeState {
     pub fn observe(&mut self, config: &JudgeConfig, sample: Option<Sample>) -> Verdict {
         self.repair(config);
         let sample = sample.filter(Sample::is_valid);
+        let mut fresh = false;
         if let Some(sample) = sample {
             let interval = self.last.and_then(|last| Interval::between(&last, &sample));
             self.last = Some(sample);
             if let Some(interval) = interval {
                 self.fold(config, &interval);
+                fresh = true;
             }
         }
-        self.decide(config)
+        self.decide(config, fresh)
     }
 
     /// The verdict the evidence supports after a look; a look that counted (enough
-    /// requests, or a decision) starts the next count of pending requests.
-    fn decide(&mut self, config: &JudgeConfig) -> Verdict {
+    /// requests, or a decision) starts the next count of pending requests. A look that
+    /// brought no interval never lets the canary move on, whatever the minimum.
+    fn decide(&mut self, config: &JudgeConfig, fresh: bool) -> Verdict {
         let evidence = self.evidence(config);
         let bar = config.bar().ln();
         if self.log_abort >= bar {
@@ -207,7 +210,7 @@ impl JudgeState {
             self.pending_requests = 0.0;
             return Verdict::Promote { evidence };
         }
-        if self.pending_requests < config.min_requests || self.last_share.is_none() {
+        if !fresh || self.pending_requests < config.min_requests || self.last_share.is_none() {
             return Verdict::Insufficient {
                 seen: self.pending_requests,
                 needed: config.min_requests,
