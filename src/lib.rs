@@ -18,6 +18,7 @@ pub mod cli;
 pub mod controller;
 pub mod decide;
 pub mod hooks;
+pub mod judge;
 pub mod leadership;
 pub mod metrics;
 pub mod rbac;
