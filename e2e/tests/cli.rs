@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use serin_sandbox::apiserver::{ApiServer, ApiServerConfig};
 
-#[path = "common/serin_bin.rs"]
-mod serin_bin;
-use serin_bin::serin_bin;
+mod support;
+
+use support::serin_bin;
 
 fn kubeconfig_for(url: &str, dir: &Path) -> PathBuf {
     let path = dir.join(format!(

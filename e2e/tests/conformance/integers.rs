@@ -6,8 +6,8 @@
 //! and `format: int32` sets no range.
 
 use super::fixtures::{GROUP, ensure_crds};
-use crate::common::TestNs;
-use crate::common::raw::{self, Reply};
+use crate::support::TestNs;
+use crate::support::raw::{self, Reply};
 use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 

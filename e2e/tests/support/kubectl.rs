@@ -1,8 +1,11 @@
 //! The real `kubectl` as a subprocess, run the way a user runs it:
-//! `kubectl --kubeconfig PATH <args>` with default flags otherwise.
+//! `kubectl --kubeconfig PATH <args>` with default flags otherwise. The one
+//! runner of every test binary: async calls for tests, blocking ones for
+//! code that cannot await (`Drop`, the scenarios' synchronous helpers).
 
-use super::target;
+use super::{target, workdir};
 use anyhow::{Context, Result, anyhow, bail};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -12,18 +15,40 @@ use tokio::process::Command;
 /// How long one kubectl call may take before the test fails.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The one place a kubectl command is put together.
+fn base(kubeconfig: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    // A discovery cache of this process only: earlier runs used other ports.
+    cmd.env("KUBECACHEDIR", workdir().join("kubectl-cache"));
+    cmd
+}
+
 fn command(args: &[&str]) -> Command {
     command_at(&target().kubeconfig, args)
 }
 
 fn command_at(kubeconfig: &Path, args: &[&str]) -> Command {
-    let t = target();
-    let mut cmd = Command::new("kubectl");
-    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
-    // A discovery cache of this process only: earlier runs used other ports.
-    cmd.env("KUBECACHEDIR", t.workdir.join("kubectl-cache"));
+    let mut cmd = Command::from(base(kubeconfig, args));
     cmd.kill_on_drop(true);
     cmd
+}
+
+/// Runs kubectl against `kubeconfig` without a runtime, feeding `stdin` when
+/// given; returns its output whatever the exit status.
+pub fn blocking_at(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+    let mut child = base(kubeconfig, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run kubectl (is it on PATH?)")?;
+    let input = child.stdin.take();
+    if let (Some(text), Some(mut pipe)) = (stdin, input) {
+        pipe.write_all(text.as_bytes())
+            .context("writing kubectl's stdin")?;
+    }
+    child.wait_with_output().context("waiting for kubectl")
 }
 
 /// Runs kubectl and returns its output whatever the exit status.
@@ -75,9 +100,7 @@ pub async fn fails(args: &[&str]) -> Result<String> {
 
 /// Writes a manifest into the test process' scratch directory, for `apply -f`.
 pub fn manifest(name: &str, yaml: &str) -> Result<PathBuf> {
-    let path = target()
-        .workdir
-        .join(format!("{name}-{}.yaml", super::suffix()));
+    let path = workdir().join(format!("{name}-{}.yaml", super::suffix()));
     std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }

@@ -1,33 +1,19 @@
 //! What every scenario needs: the shared sandbox, a namespace of its own, a serin process
 //! scoped to it, kubectl as a user runs it, and waits with deadlines.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kube::api::Api;
 use serin::api::{Canary, CanaryStatus, Phase};
-use serin_sandbox::sandbox::{self, Sandbox};
 
-pub fn sandbox() -> &'static Sandbox {
-    sandbox::shared()
-}
+use super::{TestNs, gc_wait_or, kubectl as runner, sandbox, serin_bin};
 
-#[path = "../common/serin_bin.rs"]
-mod serin_bin;
-use serin_bin::serin_bin;
-
-/// Seconds to allow the garbage collector for dependents of a Canary. A real collector
-/// discovers a new CRD kind only at its next discovery resync (every 30 s); the
-/// sandbox collects at once.
+/// Seconds to allow the garbage collector for dependents of a Canary.
 pub fn gc_secs() -> u64 {
-    if std::env::var_os(sandbox::ATTACH_ENV).is_some() {
-        60
-    } else {
-        30
-    }
+    gc_wait_or(Duration::from_secs(30)).as_secs()
 }
 
 /// Runs kubectl against the sandbox; returns stdout, or panics with stderr.
@@ -41,25 +27,8 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> String {
 
 /// Runs kubectl; Err(stderr) when it fails.
 pub fn kubectl_result(args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&sandbox().kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl on PATH");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("kubectl output");
+    let out = runner::blocking_at(&sandbox().kubeconfig, args, stdin)
+        .unwrap_or_else(|e| panic!("kubectl {}: {e:#}", args.join(" ")));
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -99,11 +68,14 @@ fn install_crds() {
 
 /// One scenario: its namespace, its serin process.
 pub struct Scenario {
+    /// The name of the namespace.
     pub ns: String,
     /// serin processes: the first is started by `new`, others by `start_replica`.
     serins: Vec<Option<Child>>,
     pub metrics_port: u16,
     log: PathBuf,
+    /// Deleted when the scenario is dropped, after its serin processes are killed.
+    namespace: TestNs,
 }
 
 fn free_port() -> u16 {
@@ -114,24 +86,26 @@ fn free_port() -> u16 {
 }
 
 impl Scenario {
-    pub fn new(name: &str) -> Scenario {
-        let mut s = Scenario::without_serin(name);
+    pub async fn new(name: &str) -> Scenario {
+        let mut s = Scenario::without_serin(name).await;
         s.start_serin();
         s
     }
 
     /// A scenario whose serin processes the test starts itself.
-    pub fn without_serin(name: &str) -> Scenario {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+    pub async fn without_serin(name: &str) -> Scenario {
         install_crds();
-        let ns = format!("{name}-{:04x}", rand_suffix());
-        kubectl(&["create", "namespace", &ns], None);
+        let namespace = TestNs::create_at(&sandbox().kubeconfig, name)
+            .await
+            .unwrap_or_else(|e| panic!("the namespace of scenario {name}: {e:#}"));
+        let ns = namespace.name.clone();
         let log = std::env::temp_dir().join(format!("serin-{ns}.log"));
         Scenario {
             ns,
             serins: Vec::new(),
             metrics_port: free_port(),
             log,
+            namespace,
         }
     }
 
@@ -205,7 +179,7 @@ impl Scenario {
     }
 
     pub async fn client(&self) -> kube::Client {
-        sandbox().client().await
+        self.namespace.client.clone()
     }
 
     pub async fn status(&self, name: &str) -> CanaryStatus {
@@ -293,25 +267,11 @@ impl Scenario {
 
 impl Drop for Scenario {
     fn drop(&mut self) {
+        // The namespace goes after this, when its field is dropped.
         for i in 0..self.serins.len() {
             self.kill(i);
         }
-        if !std::thread::panicking() {
-            let _ = kubectl_result(&["delete", "namespace", &self.ns, "--wait=false"], None);
-        }
     }
-}
-
-fn rand_suffix() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish() as u16
 }
 
 /// The app of every scenario: a Deployment whose behaviour comes from its environment

@@ -10,9 +10,6 @@
 //!
 //! `SERIN_BIN` names a prebuilt binary instead (a static or cross build), as
 //! `e2e/chart-test.sh` also accepts.
-//!
-//! Included with `#[path]` by `tests/cli.rs` and `tests/scenarios/harness.rs`, so it
-//! uses the standard library only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
