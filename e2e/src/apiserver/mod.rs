@@ -59,6 +59,7 @@ mod protobuf;
 mod read;
 mod registry;
 mod response;
+mod routes;
 mod scale;
 pub mod schema;
 mod selector;
@@ -128,7 +129,7 @@ impl ApiServer {
             addr,
         });
         let app = axum::Router::new()
-            .fallback(server::handle)
+            .fallback(routes::handle)
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(state);
         let mut until = stopped;

@@ -20,9 +20,6 @@ use super::scale;
 use super::server::{Req, Server, Target};
 use super::store::{Obj, rv_of};
 
-pub use super::delete::{delete, delete_collection};
-pub use super::patching::patch;
-
 /// Attempts of a write whose snapshot keeps going stale under concurrent writers.
 const RETRIES: usize = 16;
 
