@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::faults::FaultSettings;
-use super::response::{error_response, json_response, ok};
-use super::server::{Req, Server, Target};
-use super::{delete, discovery, openapi, patching, read, watch as watching, write};
+use super::http::faults::FaultSettings;
+use super::http::response::{error_response, json_response, ok};
+use super::http::server::{Req, Server, Target};
+use super::http::{discovery, openapi};
+use super::verbs::{delete, patching, read, watch as watching, write};
 
 pub async fn handle(
     State(srv): State<Arc<Server>>,

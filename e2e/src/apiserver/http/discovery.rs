@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use super::registry::{Registry, ResourceDef};
+use crate::apiserver::storage::registry::{Registry, ResourceDef};
 
 pub const SERVER_VERSION: (&str, &str) = ("1", "33");
 

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use super::cluster::{Cluster, now_rfc3339};
 use super::crd;
-use super::error::{ApiError, ApiResult};
 use super::registry::ResourceDef;
 use super::store::{Obj, ObjKey, uid_of};
+use crate::apiserver::error::{ApiError, ApiResult};
 
 pub const FOREGROUND: &str = "foregroundDeletion";
 pub const ORPHAN: &str = "orphan";

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 
-use super::error::{ApiError, ApiResult, Cause};
+use crate::apiserver::error::{ApiError, ApiResult, Cause};
 
 const NET: u32 = u32::from_be_bytes([10, 96, 0, 0]);
 const MASK: u32 = !((1 << 20) - 1);

@@ -1,6 +1,6 @@
 //! The state every request handler shares: the server (the one mutex over the cluster,
 //! the test switches, the watch publication mark) and what a handler gets from routing:
-//! the request and the resource its path names. Routing itself is in [`super::routes`].
+//! the request and the resource its path names. Routing itself is in [`crate::apiserver::routes`].
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -9,9 +9,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, header};
 use tokio::sync::watch;
 
-use super::cluster::Cluster;
 use super::faults::{Counters, Faults};
-use super::registry::ResourceDef;
+use crate::apiserver::storage::cluster::Cluster;
+use crate::apiserver::storage::registry::ResourceDef;
 
 pub struct Server {
     pub cluster: Mutex<Cluster>,

@@ -6,8 +6,8 @@ pub(super) mod metachecks;
 
 use serde_json::Value;
 
-use super::error::Cause;
-use super::selector::from_label_selector_object;
+use crate::apiserver::error::Cause;
+use crate::apiserver::selector::from_label_selector_object;
 
 pub(super) const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
@@ -131,7 +131,9 @@ pub fn builtin(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec
         ("", "Secret") => kindchecks::secret(obj),
         ("", "Namespace") => kindchecks::namespace(obj),
         ("coordination.k8s.io", "Lease") => kindchecks::lease(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => super::crd::validate(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            crate::apiserver::storage::crd::validate(obj)
+        }
         _ => Vec::new(),
     }
 }

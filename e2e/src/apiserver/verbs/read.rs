@@ -9,18 +9,18 @@ use std::sync::Arc;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::cluster::to_served;
-use super::error::{ApiError, ApiResult};
-use super::events::field_value;
-use super::registry::ResourceDef;
-use super::response::{
+use super::scale;
+use crate::apiserver::error::{ApiError, ApiResult};
+use crate::apiserver::events::field_value;
+use crate::apiserver::http::response::{
     As, error_response, ok, raw_json, raw_list, render_list, render_one, served_as_stored, view,
 };
-use super::scale;
-use super::selector::{FieldSelector, LabelSelector};
-use super::server::{Req, Server, Target};
-use super::store::{Obj, ObjKey};
-use super::table::IncludeObject;
+use crate::apiserver::http::server::{Req, Server, Target};
+use crate::apiserver::selector::{FieldSelector, LabelSelector};
+use crate::apiserver::storage::cluster::to_served;
+use crate::apiserver::storage::registry::ResourceDef;
+use crate::apiserver::storage::store::{Obj, ObjKey};
+use crate::apiserver::table::IncludeObject;
 
 pub fn key(target: &Target) -> ObjKey {
     (
@@ -176,7 +176,7 @@ fn list_inner(srv: &Server, target: &Target, req: &Req) -> ApiResult<Response> {
     if remaining > 0
         && let Some(last) = items.last()
     {
-        let (ns, name) = super::store::key_of(last);
+        let (ns, name) = crate::apiserver::storage::store::key_of(last);
         meta["continue"] = json!(encode_token(&ContinueToken { rv, ns, name }));
         meta["remainingItemCount"] = json!(remaining);
     }

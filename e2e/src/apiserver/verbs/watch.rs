@@ -20,13 +20,13 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::error::{ApiError, ApiResult};
 use super::read::Filter;
-use super::registry::ResourceDef;
-use super::response::{As, error_response, render_one, served_as_stored, view};
-use super::server::{Req, Server, Target};
-use super::store::{Change, ChangeKind, Feed, Obj, rv_of};
-use super::table::IncludeObject;
+use crate::apiserver::error::{ApiError, ApiResult};
+use crate::apiserver::http::response::{As, error_response, render_one, served_as_stored, view};
+use crate::apiserver::http::server::{Req, Server, Target};
+use crate::apiserver::storage::registry::ResourceDef;
+use crate::apiserver::storage::store::{Change, ChangeKind, Feed, Obj, rv_of};
+use crate::apiserver::table::IncludeObject;
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
 /// A real server picks 30-60 minutes when the client sets no timeout.
@@ -258,8 +258,10 @@ impl Watcher {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let (kind, api_version) = match self.def.view {
-            super::registry::View::CoreEvent => ("Event".to_string(), "v1".to_string()),
-            super::registry::View::Plain => {
+            crate::apiserver::storage::registry::View::CoreEvent => {
+                ("Event".to_string(), "v1".to_string())
+            }
+            crate::apiserver::storage::registry::View::Plain => {
                 (self.def.kind.clone(), self.def.api_version(&self.version))
             }
         };

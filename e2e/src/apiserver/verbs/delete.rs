@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::cluster::to_served;
-use super::error::{ApiError, ApiResult, success_status};
-use super::lifecycle::{DeleteOptions, Propagation};
 use super::read::{Filter, key};
-use super::response::{error_response, json_response};
-use super::server::{Req, Server, Target};
-use super::store::{key_of, uid_of};
+use crate::apiserver::error::{ApiError, ApiResult, success_status};
+use crate::apiserver::http::response::{error_response, json_response};
+use crate::apiserver::http::server::{Req, Server, Target};
+use crate::apiserver::storage::cluster::to_served;
+use crate::apiserver::storage::lifecycle::{DeleteOptions, Propagation};
+use crate::apiserver::storage::store::{key_of, uid_of};
 
 fn options(req: &Req) -> ApiResult<DeleteOptions> {
     let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {

@@ -6,14 +6,14 @@
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
-use super::crd;
 use super::defaults;
-use super::error::{ApiError, ApiResult, Cause};
-use super::patch::record_update;
-use super::registry::ResourceDef;
-use super::schema;
 use super::typed;
 use super::validation;
+use crate::apiserver::error::{ApiError, ApiResult, Cause};
+use crate::apiserver::patch::record_update;
+use crate::apiserver::schema;
+use crate::apiserver::storage::crd;
+use crate::apiserver::storage::registry::ResourceDef;
 
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +248,7 @@ fn system_metadata(def: &ResourceDef, old: Option<&Value>, obj: &mut Value) -> A
                 }
             }
             meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
-            meta["creationTimestamp"] = json!(super::cluster::now_rfc3339());
+            meta["creationTimestamp"] = json!(crate::apiserver::storage::cluster::now_rfc3339());
             if def.generation {
                 meta["generation"] = json!(1);
             }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::registry::{Registry, ResourceDef};
+use crate::apiserver::storage::registry::{Registry, ResourceDef};
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {

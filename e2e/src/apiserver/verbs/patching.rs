@@ -1,18 +1,18 @@
 //! PATCH: JSON merge, JSON patch, strategic merge (built-in kinds only: custom resources
 //! answer 415 as on a real server) and server-side apply, through the patch engines of
-//! [`super::patch`], then the shared update loop of [`super::write`].
+//! [`crate::apiserver::patch`], then the shared update loop of [`super::write`].
 
 use axum::http::header;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::error::{ApiError, ApiResult};
-use super::patch::{self, ApplyOptions, PatchError};
-use super::registry::ResourceDef;
-use super::response::parse_body;
-use super::server::{Req, Server, Target};
-use super::store::rv_of;
 use super::write::{Written, ctx, identity, respond, write_loop};
+use crate::apiserver::error::{ApiError, ApiResult};
+use crate::apiserver::http::response::parse_body;
+use crate::apiserver::http::server::{Req, Server, Target};
+use crate::apiserver::patch::{self, ApplyOptions, PatchError};
+use crate::apiserver::storage::registry::ResourceDef;
+use crate::apiserver::storage::store::rv_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {

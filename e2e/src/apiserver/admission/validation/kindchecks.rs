@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use super::super::error::Cause;
 use super::metachecks::finalizers;
 use super::{invalid, invalid_value};
+use crate::apiserver::error::Cause;
 
 const KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
 /// Keys are file names when mounted, so they share the subdomain length limit.

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::registry::ResourceDef;
-use super::selector::selector_object_to_string;
+use crate::apiserver::selector::selector_object_to_string;
+use crate::apiserver::storage::registry::ResourceDef;
 
 /// `.spec.replicas` -> `/spec/replicas`.
 fn pointer(path: &str) -> String {

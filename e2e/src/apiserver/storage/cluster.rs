@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 use super::builtins;
 use super::crd;
-use super::error::{ApiError, ApiResult};
-use super::events::{core_to_events, events_to_core};
 use super::ipalloc::Allocator;
 use super::registry::{Registry, ResourceDef, View};
 use super::store::{Obj, ObjKey, Store, key_of, rv_of};
+use crate::apiserver::error::{ApiError, ApiResult};
+use crate::apiserver::events::{core_to_events, events_to_core};
 
 pub struct Cluster {
     pub store: Store,

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::error::{ApiError, ApiResult};
+use crate::apiserver::error::{ApiError, ApiResult};
 
 const MAGIC: &[u8] = b"k8s\0";
 

@@ -5,7 +5,7 @@
 //! `kubectl get all` look them up.
 
 use super::registry::{Registry, ResourceDef, ScalePaths, VersionDef, View};
-use super::table::builtin_columns;
+use crate::apiserver::table::builtin_columns;
 
 struct Spec {
     group: &'static str,

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::error::Cause;
 use super::registry::{Registry, ResourceDef, ScalePaths, VersionDef, View};
 use super::store::Store;
-use super::table::crd_columns;
+use crate::apiserver::error::Cause;
+use crate::apiserver::table::crd_columns;
 
 pub const CRD_STORAGE: &str = "apiextensions.k8s.io/customresourcedefinitions";
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";

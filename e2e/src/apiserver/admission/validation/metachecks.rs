@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::super::error::Cause;
 use super::{SUBDOMAIN_MSG, invalid, invalid_value, is_subdomain};
+use crate::apiserver::error::Cause;
 
 const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 const OWNERS: &str = "metadata.ownerReferences";

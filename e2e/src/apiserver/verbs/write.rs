@@ -8,17 +8,17 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::admit::{FieldValidation, WriteCtx, admit};
-use super::cluster::{Commit, now_rfc3339, to_served};
-use super::error::{ApiError, ApiResult};
 use super::read::key;
-use super::registry::ResourceDef;
-use super::response::{
+use super::scale;
+use crate::apiserver::admission::admit::{FieldValidation, WriteCtx, admit};
+use crate::apiserver::error::{ApiError, ApiResult};
+use crate::apiserver::http::response::{
     As, bytes_response, error_response, json_response, parse_body, served_as_stored,
 };
-use super::scale;
-use super::server::{Req, Server, Target};
-use super::store::{Obj, rv_of};
+use crate::apiserver::http::server::{Req, Server, Target};
+use crate::apiserver::storage::cluster::{Commit, now_rfc3339, to_served};
+use crate::apiserver::storage::registry::ResourceDef;
+use crate::apiserver::storage::store::{Obj, rv_of};
 
 /// Attempts of a write whose snapshot keeps going stale under concurrent writers.
 const RETRIES: usize = 16;
@@ -38,7 +38,7 @@ fn manager(req: &Req, apply: bool) -> ApiResult<String> {
             "meta.k8s.io",
             "PatchOptions",
             "",
-            vec![super::validation::required(
+            vec![crate::apiserver::admission::validation::required(
                 "fieldManager",
                 "is required for apply patch",
             )],
@@ -95,7 +95,7 @@ pub fn identity(def: &ResourceDef, target: &Target, obj: &mut Value) -> ApiResul
         ));
     }
     let expected = def.api_version(&target.version);
-    let expected = if def.view == super::registry::View::CoreEvent {
+    let expected = if def.view == crate::apiserver::storage::registry::View::CoreEvent {
         "v1".to_string()
     } else {
         expected

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::table::PrinterColumn;
+use crate::apiserver::table::PrinterColumn;
 
 /// How objects are converted between storage and the served form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl ResourceDef {
 
     /// `deployments.apps` or `configmaps`.
     pub fn qualified(&self) -> String {
-        super::error::qualified(&self.group, &self.plural)
+        crate::apiserver::error::qualified(&self.group, &self.plural)
     }
 
     pub fn has_subresource(&self, sub: &str) -> bool {

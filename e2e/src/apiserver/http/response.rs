@@ -10,11 +10,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::cluster::to_served;
-use super::error::ApiError;
-use super::registry::{ResourceDef, View};
-use super::store::Obj;
-use super::table::{IncludeObject, table};
+use crate::apiserver::error::ApiError;
+use crate::apiserver::storage::cluster::to_served;
+use crate::apiserver::storage::registry::{ResourceDef, View};
+use crate::apiserver::storage::store::Obj;
+use crate::apiserver::table::{IncludeObject, table};
 
 /// A JSON response with optional `Warning` headers.
 pub fn json_response(code: StatusCode, body: &Value, warnings: &[String]) -> Response {
@@ -158,7 +158,7 @@ pub fn render_list(
     }
 }
 
-fn columns(def: &ResourceDef, version: &str) -> Vec<super::table::PrinterColumn> {
+fn columns(def: &ResourceDef, version: &str) -> Vec<crate::apiserver::table::PrinterColumn> {
     def.version(version)
         .map(|v| v.columns.clone())
         .unwrap_or_default()
