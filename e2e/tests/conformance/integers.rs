@@ -12,16 +12,7 @@ use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 
 async fn create(ns: &TestNs, path: &str, body: &Value) -> Result<Reply> {
-    let path = format!("{path}?dryRun=All");
-    raw::send(
-        &ns.client,
-        "POST",
-        &path,
-        Some("application/json"),
-        Some(body),
-        None,
-    )
-    .await
+    raw::post(&ns.client, &format!("{path}?dryRun=All"), body).await
 }
 
 fn deployment(replicas: Value) -> Value {

@@ -20,15 +20,7 @@ async fn post(client: &Client, path: &str, body: &Value, dry: bool) -> Result<Re
     } else {
         path.to_string()
     };
-    raw::send(
-        client,
-        "POST",
-        &path,
-        Some("application/json"),
-        Some(body),
-        None,
-    )
-    .await
+    raw::post(client, &path, body).await
 }
 
 /// Checks a 422 whose message contains every one of `words`.

@@ -39,3 +39,11 @@ pub use wait::{GC_WAIT_REMOTE, WAIT, api_error, eventually, gc_wait, gc_wait_or,
 pub fn suffix() -> String {
     format!("{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
+
+/// A loopback port free at the time of asking (for a process the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

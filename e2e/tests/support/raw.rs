@@ -63,6 +63,19 @@ pub async fn get(client: &Client, path: &str, accept: Option<&str>) -> Result<Re
     send(client, "GET", path, None, None, accept).await
 }
 
+/// `POST path` with a JSON body.
+pub async fn post(client: &Client, path: &str, body: &Value) -> Result<Reply> {
+    send(
+        client,
+        "POST",
+        path,
+        Some("application/json"),
+        Some(body),
+        None,
+    )
+    .await
+}
+
 /// `PATCH path` with a JSON patch (RFC 6902).
 pub async fn json_patch(client: &Client, path: &str, ops: &Value) -> Result<Reply> {
     send(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kube::api::Api;
 use serin::api::{Canary, CanaryStatus, Phase};
 
-use super::{TestNs, gc_wait_or, kubectl as runner, sandbox, serin_bin};
+use super::{TestNs, free_port, gc_wait_or, kubectl as runner, sandbox, serin_bin};
 
 /// Seconds to allow the garbage collector for dependents of a Canary.
 pub fn gc_secs() -> u64 {
@@ -76,13 +76,6 @@ pub struct Scenario {
     log: PathBuf,
     /// Deleted when the scenario is dropped, after its serin processes are killed.
     namespace: TestNs,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl Scenario {
