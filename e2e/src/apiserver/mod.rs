@@ -40,14 +40,14 @@
 //! its JSON encoding so lists and watch fan-out do not serialize it again.
 //!
 //! Layout, each part depending only on those after it:
-//! - [`routes`]: the one axum handler, routing by path to the rest;
+//! - `routes.rs`: the one axum handler, routing by path to the rest;
 //! - `verbs/`: what each API verb does (read, watch, write, patching, delete, scale);
 //! - `http/`: the server state and request types, responses and renderings, discovery
 //!   and OpenAPI documents, protobuf bodies, the test switches;
 //! - `admission/`: decoding, defaults and validation of a write;
 //! - `storage/`: the store and its change feed, the registry (built-in kinds, CRDs), the
 //!   cluster state and commit step, deletion's life cycle, IP allocation;
-//! - shared leaves: [`error`], [`events`], [`selector`], [`jsonpath`], [`table`],
+//! - shared leaves: `error`, [`events`], `selector`, [`jsonpath`], [`table`],
 //!   [`patch`] and [`schema`].
 
 mod admission;
