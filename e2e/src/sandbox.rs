@@ -1,11 +1,11 @@
 //! The whole sandbox, assembled: an API server (the in-process one, or an
 //! existing one to attach to), the kubelet, mesh and autoscaler stand-ins, a real
 //! Prometheus scraping the mesh, and the loadtester and alert-receiver
-//! stand-ins on loopback. Used by `serin-sandbox up` and, through
-//! [`shared`], by the end-to-end tests.
+//! stand-ins on loopback. Used by `serin-sandbox up` and by the
+//! end-to-end tests (their support module shares one per test binary).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -19,10 +19,6 @@ use crate::loadtester::{LoadTester, LoadTesterConfig};
 use crate::mesh::{Mesh, MeshConfig};
 use crate::prometheus::Prometheus;
 use crate::receiver::Receiver;
-
-/// Environment variable naming the kubeconfig of an API server the tests
-/// attach to instead of starting the in-process one.
-pub const ATTACH_ENV: &str = "SERIN_E2E_KUBECONFIG";
 
 /// What to start and how.
 #[derive(Clone, Debug, Default)]
@@ -235,55 +231,4 @@ fn temporary_kubeconfig_path() -> PathBuf {
         uuid::Uuid::new_v4()
     );
     std::env::temp_dir().join(name)
-}
-
-/// The sandbox shared by all tests of one test binary, started on first use.
-///
-/// It runs on its own thread with its own multi-thread runtime, because each
-/// `#[tokio::test]` has a runtime that dies with the test. Clients are made
-/// per test with [`Sandbox::client`]. When `SERIN_E2E_KUBECONFIG` is set, it
-/// attaches to that API server instead of starting the in-process one.
-/// Panics when the sandbox cannot start: no test can run without it.
-pub fn shared() -> &'static Sandbox {
-    static SHARED: OnceLock<Sandbox> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let attach = std::env::var_os(ATTACH_ENV).map(PathBuf::from);
-        // An attached cluster runs its own HPA controller; two would fight.
-        let autoscaler = AutoscalerConfig {
-            hpa_controller: attach.is_none(),
-            ..Default::default()
-        };
-        let opts = SandboxOptions {
-            attach,
-            autoscaler,
-            ..Default::default()
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("sandbox".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => runtime.block_on(async move {
-                        let _ = tx.send(Sandbox::start(opts).await);
-                        // Keeps the sandbox's tasks running until the process ends.
-                        std::future::pending::<()>().await;
-                    }),
-                    Err(error) => {
-                        let _ = tx.send(Err(error.into()));
-                    }
-                }
-            });
-        if let Err(error) = spawned {
-            panic!("cannot start the sandbox thread: {error}");
-        }
-        match rx.recv() {
-            Ok(Ok(sandbox)) => sandbox,
-            Ok(Err(error)) => panic!("the sandbox did not start: {error:#}"),
-            Err(_) => panic!("the sandbox thread died while starting"),
-        }
-    })
 }

@@ -1,31 +1,27 @@
 //! Quick checks of the sandbox API server through a real kube-rs client (the full
 //! conformance suite lives in `conformance*.rs`).
 
+mod support;
+
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Config};
 use serde_json::json;
 use serin_sandbox::apiserver::{ApiServer, ApiServerConfig};
+use support::private_server;
 
+/// A server of this test only, with a client for it.
 async fn start() -> (ApiServer, Client) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = ApiServer::start(ApiServerConfig::default())
+    private_server(ApiServerConfig::default())
         .await
-        .expect("server starts");
-    let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml()).expect("kubeconfig parses");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("config");
-    let client = Client::try_from(config).expect("client");
-    (server, client)
+        .expect("server starts")
 }
 
 fn deployment(name: &str) -> Deployment {

@@ -3,7 +3,7 @@
 //! its own namespace, on a short tick. Skipped against a real cluster (its
 //! own HPA controller would fight the stand-in).
 
-mod common;
+mod support;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use common::{TestNs, WAIT, eventually, is_remote};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
@@ -23,6 +22,7 @@ use serin_sandbox::autoscaler::{
     Autoscaler, AutoscalerConfig, RPS_PER_REPLICA_ANNOTATION, UTILIZATION_ANNOTATION,
     scaled_object_resource,
 };
+use support::{TestNs, WAIT, eventually, is_remote};
 
 /// Stand-ins for one test's namespace.
 async fn stand_ins(ns: &TestNs) -> Result<Autoscaler> {

@@ -13,8 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::runtime::wait::{Condition, await_condition};
-use serin_sandbox::sandbox::shared;
-use support::{Prom, TestNamespace, promql};
+use support::{Prom, TestNs, promql, sandbox};
 
 /// Long enough for the first scrapes and a full 10 s rate window.
 const METRICS_WITHIN: Duration = Duration::from_secs(60);
@@ -95,17 +94,25 @@ fn ready(d: Option<&Deployment>) -> bool {
 
 #[tokio::test]
 async fn flagger_queries_see_the_weights_errors_and_latency_of_each_revision() {
-    let sandbox = shared();
+    let sandbox = sandbox();
     let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "chain").await;
+    let ns = TestNs::create_at(&sandbox.kubeconfig, "chain")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     ns.create_yaml::<Deployment>(&deployment("app-primary", &[], ""))
-        .await;
+        .await
+        .expect("create object");
     let canary_env = [("SANDBOX_ERROR_RATE", "0.3"), ("SANDBOX_LATENCY_MS", "200")];
     ns.create_yaml::<Deployment>(&deployment("app-canary", &canary_env, ""))
-        .await;
-    ns.create_yaml::<Service>(&service("app-primary")).await;
-    ns.create_yaml::<Service>(&service("app-canary")).await;
+        .await
+        .expect("create object");
+    ns.create_yaml::<Service>(&service("app-primary"))
+        .await
+        .expect("create object");
+    ns.create_yaml::<Service>(&service("app-canary"))
+        .await
+        .expect("create object");
     // 100 requests/s, so that a 10 s window holds ~200 canary requests and
     // one request more or less moves a percentage by less than a point.
     create_virtual_service(
@@ -203,19 +210,24 @@ spec:
         (v - 200.0).abs() <= 5.0
     })
     .await;
-    ns.delete().await;
+    let _ = ns.delete().await;
 }
 
 #[tokio::test]
 async fn a_never_ready_revision_answers_503_and_exceeds_its_progress_deadline() {
-    let sandbox = shared();
+    let sandbox = sandbox();
     let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "chain-broken").await;
+    let ns = TestNs::create_at(&sandbox.kubeconfig, "chain-broken")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     let env = [("SANDBOX_NEVER_READY", "true")];
     ns.create_yaml::<Deployment>(&deployment("broken", &env, "progressDeadlineSeconds: 2"))
-        .await;
-    ns.create_yaml::<Service>(&service("broken")).await;
+        .await
+        .expect("create object");
+    ns.create_yaml::<Service>(&service("broken"))
+        .await
+        .expect("create object");
     create_virtual_service(
         &client,
         &n,
@@ -279,18 +291,23 @@ spec:
         None,
         "a never-ready revision served requests"
     );
-    ns.delete().await;
+    let _ = ns.delete().await;
 }
 
 #[tokio::test]
 async fn a_bad_release_made_like_a_user_shows_in_the_success_rate() {
-    let sandbox = shared();
+    let sandbox = sandbox();
     let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "chain-release").await;
+    let ns = TestNs::create_at(&sandbox.kubeconfig, "chain-release")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     ns.create_yaml::<Deployment>(&deployment("app", &[], ""))
-        .await;
-    ns.create_yaml::<Service>(&service("app")).await;
+        .await
+        .expect("create object");
+    ns.create_yaml::<Service>(&service("app"))
+        .await
+        .expect("create object");
     create_virtual_service(
         &client,
         &n,
@@ -343,18 +360,21 @@ spec:
         (v - 50.0).abs() <= 2.0
     })
     .await;
-    ns.delete().await;
+    let _ = ns.delete().await;
 }
 
 #[tokio::test]
 async fn the_kubelet_stand_in_completes_scales_and_template_changes() {
-    let sandbox = shared();
+    let sandbox = sandbox();
     let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "chain-kubelet").await;
+    let ns = TestNs::create_at(&sandbox.kubeconfig, "chain-kubelet")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     let created = ns
         .create_yaml::<Deployment>(&deployment("app", &[], ""))
-        .await;
+        .await
+        .expect("create object");
     let generation = created.metadata.generation.unwrap_or(1);
     let rolled_out = |replicas: i32, generation: i64| {
         move |d: Option<&Deployment>| {
@@ -406,5 +426,5 @@ async fn the_kubelet_stand_in_completes_scales_and_template_changes() {
     let last = api.get("app").await.expect("get").status.expect("status");
     // A new template is a new ReplicaSet, named in the Progressing message.
     assert_ne!(message(&first), message(&last));
-    ns.delete().await;
+    let _ = ns.delete().await;
 }

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use serin_sandbox::apiserver::{ApiServer, ApiServerConfig};
 
-#[path = "common/serin_bin.rs"]
-mod serin_bin;
-use serin_bin::serin_bin;
+mod support;
 
-fn kubeconfig_for(url: &str, dir: &Path) -> PathBuf {
-    let path = dir.join(format!(
+use support::{free_port, serin_bin, workdir};
+
+/// A kubeconfig for `url`, in the test process' scratch directory.
+fn kubeconfig_for(url: &str) -> PathBuf {
+    let path = workdir().join(format!(
         "kubeconfig-{}",
         url.rsplit(':').next().unwrap_or("x")
     ));
@@ -71,8 +72,7 @@ async fn missing_crds_are_one_clear_line() {
     let server = ApiServer::start(ApiServerConfig::default())
         .await
         .expect("api server");
-    let dir = std::env::temp_dir();
-    let kc = dir.join(format!("serin-cli-{}.kubeconfig", std::process::id()));
+    let kc = workdir().join("missing-crds.kubeconfig");
     server.write_kubeconfig(&kc).expect("kubeconfig");
     let (ok, err) = tokio::task::spawn_blocking(move || run_to_end(&kc, 30))
         .await
@@ -87,11 +87,8 @@ async fn missing_crds_are_one_clear_line() {
 
 #[test]
 fn an_unreachable_api_server_is_one_clear_line() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let kc = kubeconfig_for(&format!("http://127.0.0.1:{port}"), &std::env::temp_dir());
+    let port = free_port();
+    let kc = kubeconfig_for(&format!("http://127.0.0.1:{port}"));
     let (ok, err) = run_to_end(&kc, 30);
     assert!(!ok);
     let last = err.lines().last().unwrap_or_default();
@@ -112,7 +109,7 @@ fn sigterm_stops_serin_promptly_while_the_api_server_does_not_answer() {
             held.push(conn);
         }
     });
-    let kc = kubeconfig_for(&url, &std::env::temp_dir());
+    let kc = kubeconfig_for(&url);
     let mut child = Command::new(serin_bin())
         .args([
             "run",

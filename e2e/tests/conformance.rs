@@ -8,7 +8,7 @@
 //! Every test works in a random namespace of its own and waits on conditions
 //! with deadlines.
 
-mod common;
+mod support;
 
 mod conformance {
     mod apply;

@@ -16,14 +16,13 @@ use k8s_openapi::api::core::v1::Service;
 use serin::alerts::{self, AlertSender, SendOutcome, SendPolicy};
 use serin::api::{AlertProviderSpec, AlertProviderType, AlertSeverity, CanaryWebhook, Phase};
 use serin::hooks::{HookClients, HookOutcome, HostMapping, call, payload};
-use serin_sandbox::sandbox::shared;
-use support::{Prom, TestNamespace, promql};
+use support::{Prom, TestNs, promql};
 
 const LOADTESTER: &str = "http://flagger-loadtester.test";
 
 /// Clients that map the loadtester's in-cluster name to the sandbox's stand-in.
 fn clients() -> HookClients {
-    let loadtester = shared()
+    let loadtester = crate::support::sandbox()
         .loadtester()
         .expect("the sandbox runs a loadtester");
     let mapping: HostMapping = format!("flagger-loadtester.test={}", loadtester.addr())
@@ -52,7 +51,13 @@ async fn run(clients: &HookClients, canary: &str, ns: &str, hook: &CanaryWebhook
 
 /// What a person does with curl: `curl -d '{"name":..,"namespace":..}' <loadtester>/gate/open`.
 async fn curl_post(path: &str, canary: &str, ns: &str) -> u16 {
-    let url = format!("{}{}", shared().loadtester_url.trim_end_matches('/'), path);
+    let url = format!(
+        "{}{}",
+        crate::support::sandbox()
+            .loadtester_url
+            .trim_end_matches('/'),
+        path
+    );
     let body = serde_json::json!({"name": canary, "namespace": ns});
     serin::hooks::build_client(&[], false)
         .expect("client")
@@ -125,18 +130,19 @@ async fn bash_tasks_pass_or_fail_with_their_output() {
 
 #[tokio::test]
 async fn a_hey_task_sends_traffic_the_metrics_see() {
-    let sandbox = shared();
-    let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "hooks-load").await;
+    let sandbox = crate::support::sandbox();
+    let ns = TestNs::create_at(&sandbox.kubeconfig, "hooks-load")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     ns.create_yaml::<Deployment>(
         "metadata: {name: app-canary}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: app-canary}}\n  template:\n    metadata: {labels: {app: app-canary}}\n    spec: {containers: [{name: app, image: podinfo}]}\n",
     )
-    .await;
+    .await.expect("create object");
     ns.create_yaml::<Service>(
         "metadata: {name: app-canary}\nspec:\n  selector: {app: app-canary}\n  ports: [{name: http, port: 9898}]\n",
     )
-    .await;
+    .await.expect("create object");
     // No VirtualService routes to app-canary: only the load test's requests reach it.
     let cmd = format!("hey -z 2m -q 10 -c 2 http://app-canary.{n}:9898/");
     let load = hook("/", &[("type", "cmd"), ("cmd", &cmd)]);
@@ -156,12 +162,14 @@ async fn a_hey_task_sends_traffic_the_metrics_see() {
             |v| v > 5.0,
         )
         .await;
-    ns.delete().await;
+    let _ = ns.delete().await;
 }
 
 #[tokio::test]
 async fn alerts_reach_the_receiver_in_each_format() {
-    let receiver = shared().receiver().expect("the sandbox runs a receiver");
+    let receiver = crate::support::sandbox()
+        .receiver()
+        .expect("the sandbox runs a receiver");
     let sender = AlertSender::new(
         serin::hooks::build_client(&[], false).expect("client"),
         SendPolicy::default(),

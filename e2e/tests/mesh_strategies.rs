@@ -18,8 +18,8 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams
 use kube::runtime::wait::await_condition;
 use serde_json::Value;
 use serin_sandbox::mesh::TrafficClass;
-use serin_sandbox::sandbox::{Sandbox, shared};
-use support::{Prom, TestNamespace, promql};
+use serin_sandbox::sandbox::Sandbox;
+use support::{Prom, TestNs, promql};
 
 const METRICS_WITHIN: Duration = Duration::from_secs(60);
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -29,7 +29,7 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Sets this binary's traffic knobs (the same in every test).
 fn sandbox() -> &'static Sandbox {
-    let sandbox = shared();
+    let sandbox = crate::support::sandbox();
     let mesh = sandbox.mesh().expect("the sandbox runs the mesh stand-in");
     let insiders: TrafficClass = "cookie:canary=always,source:insiders:0.25"
         .parse()
@@ -70,13 +70,19 @@ fn vs_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
 
 /// A primary and a canary (with `canary_error_rate`) ready behind their
 /// Services, then VirtualService `app` with `http` routes at 100 requests/s.
-async fn pair(ns: &TestNamespace, client: &kube::Client, canary_error_rate: &str, http: &str) {
+async fn pair(ns: &TestNs, client: &kube::Client, canary_error_rate: &str, http: &str) {
     ns.create_yaml::<Deployment>(&deployment("app-primary", "0"))
-        .await;
+        .await
+        .expect("create object");
     ns.create_yaml::<Deployment>(&deployment("app-canary", canary_error_rate))
-        .await;
-    ns.create_yaml::<Service>(&service("app-primary")).await;
-    ns.create_yaml::<Service>(&service("app-canary")).await;
+        .await
+        .expect("create object");
+    ns.create_yaml::<Service>(&service("app-primary"))
+        .await
+        .expect("create object");
+    ns.create_yaml::<Service>(&service("app-canary"))
+        .await
+        .expect("create object");
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     for name in ["app-primary", "app-canary"] {
         let ready = |d: Option<&Deployment>| {
@@ -113,7 +119,9 @@ fn rate(ns: &str, matchers: &str) -> String {
 async fn ab_cookie_traffic_reaches_only_the_canary_and_the_rest_only_the_primary() {
     let sandbox = sandbox();
     let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "mesh-ab").await;
+    let ns = TestNs::create_at(&crate::support::sandbox().kubeconfig, "mesh-ab")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     let http = r#"
     - match: [{headers: {cookie: {regex: "^(.*?;)?(canary=always)(;.*)?$"}}}]
@@ -160,14 +168,16 @@ async fn ab_cookie_traffic_reaches_only_the_canary_and_the_rest_only_the_primary
             "{source} reached {workload}"
         );
     }
-    ns.delete().await;
+    let _ = ns.delete().await;
 }
 
 #[tokio::test]
 async fn a_faulty_mirror_gets_half_the_requests_and_users_see_no_error() {
     let sandbox = sandbox();
     let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "mesh-mirror").await;
+    let ns = TestNs::create_at(&crate::support::sandbox().kubeconfig, "mesh-mirror")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     let http = r#"
     - route: [{destination: {host: app-primary}, weight: 100}, {destination: {host: app-canary}, weight: 0}]
@@ -242,7 +252,7 @@ async fn a_faulty_mirror_gets_half_the_requests_and_users_see_no_error() {
         prom.value(&shadow).await.is_some_and(|c| c > 0.0),
         "no -shadow host"
     );
-    ns.delete().await;
+    let _ = ns.delete().await;
 }
 
 /// Flagger's session-affinity routes at canary weight 10.
@@ -300,7 +310,9 @@ async fn a_client_that_reached_the_canary_stays_there_until_its_cookie_expires()
     let sandbox = sandbox();
     let url = sandbox.mesh().expect("mesh").clients_url();
     let client = sandbox.client().await;
-    let ns = TestNamespace::create(&client, "mesh-sticky").await;
+    let ns = TestNs::create_at(&crate::support::sandbox().kubeconfig, "mesh-sticky")
+        .await
+        .expect("namespace");
     let n = ns.name.clone();
     pair(&ns, &client, "0", STICKY).await;
     let sticky = |c: &Value| workloads(c).iter().any(|w| w == "app-canary");
@@ -346,5 +358,5 @@ async fn a_client_that_reached_the_canary_stays_there_until_its_cookie_expires()
         },
     )
     .await;
-    ns.delete().await;
+    let _ = ns.delete().await;
 }

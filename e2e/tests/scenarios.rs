@@ -2,12 +2,10 @@
 //! SERIN_E2E_KUBECONFIG, a real API server), driven with kubectl as a user would.
 //! Each scenario has its own namespace and its own serin process scoped to it.
 
-mod scenarios {
-    pub mod harness;
-}
+mod support;
 
-use scenarios::harness::{ANALYSIS, Scenario, canary, gc_secs, kubectl, kubectl_result, podinfo};
 use serin::api::{Phase, Verdict};
+use support::scenario::{ANALYSIS, Scenario, canary, gc_secs, kubectl, kubectl_result, podinfo};
 
 fn weights(s: &Scenario) -> String {
     s.jsonpath("virtualservice/podinfo", "{.spec.http[0].route[*].weight}")
@@ -21,7 +19,7 @@ fn image(s: &Scenario, deploy: &str) -> String {
 }
 
 async fn initialized(name: &str, analysis: &str, extra: &str) -> Scenario {
-    let s = Scenario::new(name);
+    let s = Scenario::new(name).await;
     s.apply(&podinfo("6.0.0", &[]));
     s.apply(&canary(extra, analysis));
     s.wait_phase("podinfo", Phase::Initialized, 60).await;
@@ -31,7 +29,7 @@ async fn initialized(name: &str, analysis: &str, extra: &str) -> Scenario {
 #[tokio::test(flavor = "multi_thread")]
 async fn s01_initialisation() {
     let extra = "  service:\n    port: 9898\n    apex:\n      labels:\n        team: web\n      annotations:\n        example.com/owner: web\n";
-    let s = Scenario::new("init");
+    let s = Scenario::new("init").await;
     s.apply(&podinfo("6.0.0", &[]));
     // The apex metadata comes with a full service block; replace the default one.
     let manifest = canary("", ANALYSIS).replace("  service:\n    port: 9898\n", extra);
@@ -134,7 +132,7 @@ async fn s03_rollback_on_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s04_rollback_on_latency_through_a_template() {
-    let s = Scenario::new("latency");
+    let s = Scenario::new("latency").await;
     s.apply(
         r#"apiVersion: serin.dev/v1beta1
 kind: MetricTemplate
@@ -186,7 +184,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s05_no_data_never_promotes() {
-    let s = Scenario::new("nodata");
+    let s = Scenario::new("nodata").await;
     s.apply(
         r#"apiVersion: serin.dev/v1beta1
 kind: MetricTemplate
@@ -292,7 +290,7 @@ async fn s07_skip_analysis_and_a_revision_that_never_gets_ready() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s08_revert_on_deletion_restores_what_was_there() {
-    let s = Scenario::new("revert");
+    let s = Scenario::new("revert").await;
     s.apply(&podinfo("6.0.0", &[]));
     s.apply(
         r#"apiVersion: v1
@@ -424,7 +422,7 @@ async fn s10_describe_and_get_tell_the_story() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s11_bad_input_is_refused_with_the_field_named() {
-    let s = Scenario::new("invalid");
+    let s = Scenario::new("invalid").await;
     let base = canary("", ANALYSIS);
     let cases: Vec<(String, &str)> = vec![
         (base.replace("maxWeight: 60", "maxWeight: 150"), "maxWeight"),
@@ -555,7 +553,7 @@ async fn s12_metrics_follow_the_steps() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s13_leader_failover_mid_rollout() {
-    let mut s = Scenario::without_serin("leader");
+    let mut s = Scenario::without_serin("leader").await;
     let ha = [
         "--leader-election",
         "--leader-election-namespace",

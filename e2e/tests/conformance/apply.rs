@@ -2,7 +2,7 @@
 //! fields a manager applied before and now omits, shared ownership,
 //! `managedFields` per manager, list merge keys of built-in kinds.
 
-use crate::common::{TestNs, api_error};
+use crate::support::{TestNs, api_error};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -7,7 +7,7 @@
 //! the longer deadline there).
 
 use super::builtins::deployment;
-use crate::common::{TestNs, WAIT, api_error, eventually, is_remote};
+use crate::support::{TestNs, WAIT, api_error, eventually, is_remote};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;

@@ -2,7 +2,7 @@
 //! Service, ConfigMap, Secret, Lease, HorizontalPodAutoscaler) through typed
 //! kube-rs APIs, and through `kubectl apply -f`/`get`/`describe`/`scale`/`delete`.
 
-use crate::common::{TestNs, api_error, kubectl};
+use crate::support::{TestNs, api_error, kubectl};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;

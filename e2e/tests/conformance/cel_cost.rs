@@ -5,7 +5,7 @@
 //! real cluster.
 
 use super::fixtures::GROUP;
-use crate::common::{api_error, client, suffix};
+use crate::support::{api_error, client, suffix};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;

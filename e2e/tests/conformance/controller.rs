@@ -5,7 +5,7 @@
 //! `get`, `delete`).
 
 use super::fixtures::{Widget, ensure_crds};
-use crate::common::{TestNs, WAIT, eventually, gc_wait, kubectl};
+use crate::support::{TestNs, WAIT, eventually, gc_wait, kubectl};
 use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;

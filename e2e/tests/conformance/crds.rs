@@ -3,7 +3,7 @@
 //! categories in kubectl, `kubectl wait`, and deleting a CRD.
 
 use super::fixtures::{GROUP, MANAGER, ensure_crds, gadget, gadgets, resource};
-use crate::common::{TestNs, WAIT, api_error, client, eventually, kubectl, raw, suffix};
+use crate::support::{TestNs, WAIT, api_error, client, eventually, kubectl, raw, suffix};
 use anyhow::{Context, Result, ensure};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};

@@ -2,7 +2,7 @@
 //! as kube-rs' `Discovery` and kubectl read them.
 
 use super::fixtures::{GROUP, ensure_crds};
-use crate::common::{client, kubectl};
+use crate::support::{client, kubectl};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResource, APIResourceList};
 use kube::Discovery;

@@ -3,7 +3,7 @@
 //! shows in `kubectl describe` and `kubectl get events`.
 
 use super::builtins::deployment;
-use crate::common::{TestNs, api_error, kubectl};
+use crate::support::{TestNs, api_error, kubectl};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event as CoreEvent;

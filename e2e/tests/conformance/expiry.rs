@@ -12,7 +12,7 @@
 //! on every server, the sandbox included.
 
 use super::fixtures::{GROUP, apply_crd};
-use crate::common::{TestNs, WAIT, client, eventually, is_remote, private_server, raw, suffix};
+use crate::support::{TestNs, WAIT, client, eventually, is_remote, private_server, raw, suffix};
 use anyhow::{Context, Result, bail, ensure};
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};

@@ -4,7 +4,7 @@
 //! with kube's `CustomResource`, reconciled by the controller test). All in
 //! group `conformance.serin.dev`, applied once per test binary.
 
-use crate::common::{WAIT, client};
+use crate::support::{WAIT, client};
 use anyhow::{Context, Result};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};

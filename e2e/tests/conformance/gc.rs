@@ -2,7 +2,7 @@
 //! default), foreground and orphan propagation, through kube-rs and kubectl.
 
 use super::fixtures::ensure_crds;
-use crate::common::{TestNs, WAIT, api_error, eventually, gc_wait, kubectl};
+use crate::support::{TestNs, WAIT, api_error, eventually, gc_wait, kubectl};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};

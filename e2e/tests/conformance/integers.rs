@@ -6,22 +6,13 @@
 //! and `format: int32` sets no range.
 
 use super::fixtures::{GROUP, ensure_crds};
-use crate::common::TestNs;
-use crate::common::raw::{self, Reply};
+use crate::support::TestNs;
+use crate::support::raw::{self, Reply};
 use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 
 async fn create(ns: &TestNs, path: &str, body: &Value) -> Result<Reply> {
-    let path = format!("{path}?dryRun=All");
-    raw::send(
-        &ns.client,
-        "POST",
-        &path,
-        Some("application/json"),
-        Some(body),
-        None,
-    )
-    .await
+    raw::post(&ns.client, &format!("{path}?dryRun=All"), body).await
 }
 
 fn deployment(replicas: Value) -> Value {

@@ -1,7 +1,7 @@
 //! Lists: `limit`/`continue` pages, label selectors and field selectors
 //! (`metadata.name`, `metadata.namespace`), through kube-rs and kubectl.
 
-use crate::common::{TestNs, kubectl, raw};
+use crate::support::{TestNs, kubectl, raw};
 use anyhow::{Context, Result, ensure};
 use futures::future::try_join_all;
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -4,7 +4,7 @@
 //! `kubectl patch`.
 
 use super::fixtures::{ensure_crds, gadget, gadgets};
-use crate::common::{TestNs, api_error, kubectl, raw};
+use crate::support::{TestNs, api_error, kubectl, raw};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec};

@@ -5,8 +5,8 @@
 //! written with `dryRun=All`, so nothing lingers on a real cluster.
 
 use super::fixtures::{GROUP, ensure_crds};
-use crate::common::raw::{self, Reply};
-use crate::common::{TestNs, api_error};
+use crate::support::raw::{self, Reply};
+use crate::support::{TestNs, api_error};
 use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::DeleteParams;
@@ -20,15 +20,7 @@ async fn post(client: &Client, path: &str, body: &Value, dry: bool) -> Result<Re
     } else {
         path.to_string()
     };
-    raw::send(
-        client,
-        "POST",
-        &path,
-        Some("application/json"),
-        Some(body),
-        None,
-    )
-    .await
+    raw::post(client, &path, body).await
 }
 
 /// Checks a 422 whose message contains every one of `words`.
@@ -125,7 +117,7 @@ async fn config_map_and_secret_keys_are_checked() -> Result<()> {
 
 #[tokio::test]
 async fn system_namespaces_cannot_be_deleted() -> Result<()> {
-    let client = crate::common::client().await?;
+    let client = crate::support::client().await?;
     let namespaces: Api<Namespace> = Api::all(client);
     // A dry run: were the refusal missing, nothing would be deleted all the same.
     let dry = DeleteParams {

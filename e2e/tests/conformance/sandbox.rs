@@ -3,7 +3,7 @@
 //! latency, dropped watches), request counters, and its speed. Skipped
 //! against a real cluster, which has none of these.
 
-use crate::common::{WAIT, client_for, eventually, is_remote, kubectl, private_server, target};
+use crate::support::{WAIT, client_for, eventually, is_remote, kubectl, private_server, target};
 use anyhow::{Context, Result, ensure};
 use futures::future::join_all;
 use futures::{StreamExt, TryStreamExt};

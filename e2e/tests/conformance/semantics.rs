@@ -3,7 +3,7 @@
 //! concurrency, finalizers and `deletionTimestamp`, namespace deletion.
 
 use super::builtins::deployment;
-use crate::common::{TestNs, WAIT, api_error, client, eventually, kubectl, rv_number, suffix};
+use crate::support::{TestNs, WAIT, api_error, client, eventually, kubectl, rv_number, suffix};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};

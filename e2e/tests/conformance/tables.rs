@@ -3,7 +3,7 @@
 
 use super::builtins::deployment;
 use super::fixtures::{ensure_crds, gadget, gadgets};
-use crate::common::{TestNs, raw};
+use crate::support::{TestNs, raw};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -5,7 +5,7 @@
 //! 422 `Status` objects naming the field, as kubectl shows them.
 
 use super::fixtures::{GROUP, ensure_crds, gadget, gadgets};
-use crate::common::{TestNs, api_error, kubectl};
+use crate::support::{TestNs, api_error, kubectl};
 use anyhow::{Context, Result, ensure};
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! `timeoutSeconds`, label and field selectors, 410 Gone beyond the kept
 //! history; kube-rs' `watcher`/`reflector`, and `kubectl get -w`.
 
-use crate::common::{TestNs, WAIT, eventually, kubectl, raw};
+use crate::support::{TestNs, WAIT, eventually, kubectl, raw};
 use anyhow::{Context, Result, bail, ensure};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use crate::support::TestNamespace;
+use crate::support::TestNs;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use serde_json::{Value, json};
 use serin::api::{AlertProvider, AlertSeverity, Canary, HookType};
-use serin_sandbox::sandbox::shared;
 
 /// Applies serin's CRDs and waits until Canaries can be listed.
 async fn install_crds(client: &Client) {
@@ -64,9 +63,11 @@ fn provider(name: &str, spec: Value) -> Value {
 
 #[tokio::test]
 async fn flagger_webhooks_and_alerts_are_accepted_and_bad_ones_refused() {
-    let client = shared().client().await;
+    let client = crate::support::sandbox().client().await;
     install_crds(&client).await;
-    let ns = TestNamespace::create(&client, "hooks-api").await;
+    let ns = TestNs::create_at(&crate::support::sandbox().kubeconfig, "hooks-api")
+        .await
+        .expect("namespace");
     let canaries = api_of::<Canary>(&client, &ns.name);
 
     // From Flagger's docs, apiVersion changed.
@@ -180,5 +181,5 @@ async fn flagger_webhooks_and_alerts_are_accepted_and_bad_ones_refused() {
     )
     .await;
     assert!(refused.is_err());
-    ns.delete().await;
+    let _ = ns.delete().await;
 }

@@ -1,112 +1,49 @@
-//! Helpers of the whole-chain tests: a namespace per test, objects from
-//! inline YAML, and PromQL polled until a condition holds or a deadline
-//! passes.
+//! The support module of every end-to-end test binary (`conformance`,
+//! `scenarios`, `chain`, `cli`, `apiserver_smoke`): each declares `mod support;`.
+//!
+//! - [`target`]: the one reading of `SERIN_E2E_KUBECONFIG`; the shared API
+//!   server or whole sandbox of a test binary, private servers, kube clients,
+//!   the process' scratch directory;
+//! - [`kubectl`]: the one kubectl runner;
+//! - [`namespace`]: the one temporary namespace of a test ([`TestNs`]);
+//! - [`binaries`]: the one way to find (or build once) the `serin` binary;
+//! - [`wait`]: waits with deadlines and readings of API errors;
+//! - [`raw`]: raw HTTP requests, for what typed calls hide;
+//! - [`prom`]: PromQL polled against Prometheus;
+//! - [`scenario`]: a scenario's namespace, serin processes and manifests.
+//!
+//! Each binary uses a different part of this, so unused items and
+//! re-exports are allowed here rather than splitting the module per binary:
+//! one place to look.
+#![allow(dead_code, unused_imports)]
 
-use std::fmt::Debug;
-use std::time::Duration;
+pub mod binaries;
+pub mod kubectl;
+pub mod namespace;
+pub mod prom;
+pub mod raw;
+pub mod scenario;
+pub mod target;
+pub mod wait;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, PostParams};
-use kube::{Client, Resource};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use tokio::time::Instant;
+pub use binaries::serin_bin;
+pub use namespace::TestNs;
+pub use prom::{Prom, promql};
+pub use target::{
+    KUBECONFIG_ENV, Local, Target, attached, client, client_for, is_remote, private_server,
+    sandbox, target, workdir,
+};
+pub use wait::{GC_WAIT_REMOTE, WAIT, api_error, eventually, gc_wait, gc_wait_or, rv_number};
 
-/// Pause between two polls of a condition.
-const POLL: Duration = Duration::from_millis(250);
-
-/// A namespace of its own for one test, deleted by [`TestNamespace::delete`].
-pub struct TestNamespace {
-    pub name: String,
-    client: Client,
+/// A short random suffix for names that must not collide across runs.
+pub fn suffix() -> String {
+    format!("{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
 
-impl TestNamespace {
-    pub async fn create(client: &Client, prefix: &str) -> TestNamespace {
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let name = format!("{prefix}-{}", &suffix[..8]);
-        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
-            .expect("namespace");
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .expect("create namespace");
-        TestNamespace {
-            name,
-            client: client.clone(),
-        }
-    }
-
-    /// Creates an object written as YAML in this namespace.
-    pub async fn create_yaml<K>(&self, yaml: &str) -> K
-    where
-        K: Resource<Scope = kube::core::NamespaceResourceScope>
-            + Clone
-            + Debug
-            + Serialize
-            + DeserializeOwned,
-        K::DynamicType: Default,
-    {
-        let object: K = serde_saphyr::from_str(yaml).expect("object yaml");
-        let api: Api<K> = Api::namespaced(self.client.clone(), &self.name);
-        api.create(&PostParams::default(), &object)
-            .await
-            .expect("create object")
-    }
-
-    pub async fn delete(self) {
-        let api = Api::<Namespace>::all(self.client.clone());
-        let _ = api.delete(&self.name, &DeleteParams::default()).await;
-    }
-}
-
-/// Prometheus' HTTP API.
-pub struct Prom(prometheus_http_query::Client);
-
-impl Prom {
-    pub fn new(url: &str) -> Prom {
-        Prom(prometheus_http_query::Client::try_from(url).expect("prometheus url"))
-    }
-
-    /// The single value of an instant query, or none for an empty result.
-    pub async fn value(&self, query: &str) -> Option<f64> {
-        let response = self.0.query(query).get().await.ok()?;
-        match response.data() {
-            prometheus_http_query::response::Data::Vector(v) => {
-                v.first().map(|s| s.sample().value())
-            }
-            prometheus_http_query::response::Data::Scalar(s) => Some(s.value()),
-            prometheus_http_query::response::Data::Matrix(_) => None,
-        }
-        .filter(|v| v.is_finite())
-    }
-
-    /// Polls `query` until `holds` accepts its value; panics with the last
-    /// value seen when `within` passes first.
-    pub async fn wait_for(
-        &self,
-        what: &str,
-        query: &str,
-        within: Duration,
-        holds: impl Fn(f64) -> bool,
-    ) -> f64 {
-        let deadline = Instant::now() + within;
-        loop {
-            let last = self.value(query).await;
-            if let Some(value) = last.filter(|v| holds(*v)) {
-                eprintln!("{what}: {value}");
-                return value;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not within {within:?}; last value {last:?} of\n{query}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-}
-
-/// Collapses whitespace, as Flagger does before sending a query.
-pub fn promql(query: &str) -> String {
-    query.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A loopback port free at the time of asking (for a process the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }

@@ -7,7 +7,7 @@ use super::cells::{
     cluster_ip, core_event, event_cell, external_ip, hpa_reference, hpa_targets, service_ports,
     service_type,
 };
-use super::render::{age_since, go_text};
+use super::render::{age_since, go_text, str_at};
 use super::{COMPUTED_PREFIX, CREATION_DESCRIPTION, PrinterColumn};
 use crate::apiserver::jsonpath;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -291,12 +291,6 @@ pub(super) fn computed(spec: &str, obj: &Value, now: DateTime<Utc>) -> Value {
 
 fn first(path: &str, obj: &Value) -> Option<Value> {
     jsonpath::eval(path, obj).into_iter().next()
-}
-
-pub(super) fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
 }
 
 /// The default convertor's RFC 3339 creation time (Go's zero time if unset).

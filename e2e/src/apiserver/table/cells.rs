@@ -2,8 +2,7 @@
 //! Services (`getServiceExternalIP`, `makePortString`), HorizontalPodAutoscalers
 //! (`formatHPAMetrics`) and Events (`printEvent`, read from the core/v1 view).
 
-use super::builtin::str_at;
-use super::render::{age_since, go_text};
+use super::render::{age_since, go_text, str_at};
 use crate::apiserver::events;
 use chrono::{DateTime, Utc};
 use serde_json::Value;

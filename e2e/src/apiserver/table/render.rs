@@ -121,6 +121,13 @@ fn with_rest(major: i64, major_unit: &str, minor: i64, minor_unit: &str) -> Stri
     }
 }
 
+/// The string at a JSON pointer, empty when absent or not a string.
+pub(super) fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
