@@ -34,16 +34,17 @@ pub mod keda_plan;
 mod keda_tests;
 pub mod load;
 
+use crate::standin::{reflect, spawn_until};
 use std::future::Future;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::reflector::{self, Store, store::Writer};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{Store, store::Writer};
+use kube::runtime::watcher;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -122,8 +123,14 @@ impl Autoscaler {
             scaled_objects: None,
         };
         let mut tasks = vec![
-            spawn_until(&stop, reflect(hpa_writer, typed_api(&client, ns))),
-            spawn_until(&stop, reflect(deploy_writer, typed_api(&client, ns))),
+            spawn_until(
+                &stop,
+                reflect("autoscaler", hpa_writer, typed_api(&client, ns)),
+            ),
+            spawn_until(
+                &stop,
+                reflect("autoscaler", deploy_writer, typed_api(&client, ns)),
+            ),
         ];
         if keda {
             let resource = scaled_object_resource();
@@ -134,7 +141,7 @@ impl Autoscaler {
                 None => Api::all_with(client.clone(), &resource),
             };
             let events = watcher(api, watcher::Config::default());
-            tasks.push(spawn_until(&stop, reflect(writer, events)));
+            tasks.push(spawn_until(&stop, reflect("autoscaler", writer, events)));
         }
         let passes = act::Passes::new(client, cfg.clone());
         tasks.push(spawn_until(&stop, tick_loop(passes, stores, cfg.tick)));
@@ -187,38 +194,6 @@ where
         None => Api::<K>::all(client.clone()),
     };
     watcher(api, watcher::Config::default())
-}
-
-/// Spawns `task`, ending it when the stand-ins stop.
-fn spawn_until(
-    stop: &watch::Sender<bool>,
-    task: impl Future<Output = ()> + Send + 'static,
-) -> JoinHandle<()> {
-    let mut stopped = stop.subscribe();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = stopped.wait_for(|s| *s) => {}
-            () = task => {}
-        }
-    })
-}
-
-/// Feeds a store from a watch; errors are retried with backoff.
-async fn reflect<K>(
-    writer: Writer<K>,
-    stream: impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send,
-) where
-    K: kube::Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    let events = reflector::reflector(writer, stream).default_backoff();
-    events
-        .for_each(|event| async move {
-            if let Err(error) = event {
-                tracing::warn!(%error, kind = std::any::type_name::<K>(), "autoscaler watch failed");
-            }
-        })
-        .await;
 }
 
 /// Waits for the first lists, then runs a KEDA pass and an HPA pass per tick.

@@ -20,3 +20,4 @@ pub mod mesh;
 pub mod prometheus;
 pub mod receiver;
 pub mod sandbox;
+mod standin;

@@ -27,6 +27,7 @@ pub mod routing;
 pub mod spec;
 pub mod traffic;
 
+use crate::standin::{reflect, spawn_until};
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,13 +35,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::reflector::{self, Store, store::Writer};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{Store, store::Writer};
+use kube::runtime::watcher;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -162,11 +162,16 @@ impl Mesh {
         let mut tasks = vec![
             spawn_until(
                 &stop,
-                reflect(vs_writer, watcher(vs_api, watcher::Config::default())),
+                reflect(
+                    "mesh",
+                    vs_writer,
+                    watcher(vs_api, watcher::Config::default()),
+                ),
             ),
             spawn_until(
                 &stop,
                 reflect(
+                    "mesh",
                     svc_writer,
                     watcher(Api::all(client.clone()), watcher::Config::default()),
                 ),
@@ -174,6 +179,7 @@ impl Mesh {
             spawn_until(
                 &stop,
                 reflect(
+                    "mesh",
                     deploy_writer,
                     watcher(Api::all(client), watcher::Config::default()),
                 ),
@@ -283,38 +289,6 @@ pub async fn run(
     shutdown.await;
     mesh.shutdown().await;
     Ok(())
-}
-
-/// Spawns `task`, ending it when the mesh stops.
-fn spawn_until(
-    stop: &watch::Sender<bool>,
-    task: impl Future<Output = ()> + Send + 'static,
-) -> JoinHandle<()> {
-    let mut stopped = stop.subscribe();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = stopped.wait_for(|s| *s) => {}
-            () = task => {}
-        }
-    })
-}
-
-/// Feeds a store from a watch; errors are retried with backoff.
-async fn reflect<K>(
-    writer: Writer<K>,
-    stream: impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send,
-) where
-    K: kube::Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    let events = reflector::reflector(writer, stream).default_backoff();
-    events
-        .for_each(|event| async move {
-            if let Err(error) = event {
-                tracing::warn!(%error, kind = std::any::type_name::<K>(), "mesh watch failed");
-            }
-        })
-        .await;
 }
 
 /// The tick loop: sends each tick's share of traffic.

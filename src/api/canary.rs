@@ -7,6 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::refs::TemplateRef;
 use super::schema::{any_object, any_object_list, int_or_string, interval};
 use super::status::CanaryStatus;
 use super::webhook::{CanaryAlert, CanaryWebhook};
@@ -336,14 +337,4 @@ pub struct ThresholdRange {
     /// Largest accepted value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-}
-
-/// Reference to a MetricTemplate or AlertProvider.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
-pub struct TemplateRef {
-    /// Name of the object.
-    pub name: String,
-    /// Namespace of the object; default the Canary's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
 }

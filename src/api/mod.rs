@@ -15,6 +15,7 @@ mod alert_provider;
 mod canary;
 pub mod duration;
 mod metric_template;
+mod refs;
 mod schema;
 mod status;
 mod vocabulary;
@@ -28,6 +29,7 @@ pub use alert_provider::{
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
+pub use refs::TemplateRef;
 pub use status::*;
 pub use vocabulary::{conditions, reasons};
 pub use webhook::*;

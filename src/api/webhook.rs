@@ -7,8 +7,8 @@ use std::time::Duration;
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::canary::TemplateRef;
 use super::duration::parse_duration;
+use super::refs::TemplateRef;
 use super::schema::{alert_severity, hook_timeout, hook_type};
 
 /// Timeout of a webhook call when `timeout` is unset, as in Flagger.

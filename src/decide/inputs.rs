@@ -5,8 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::verdict;
-use crate::api::{CanaryMetric, MetricStatus};
+use crate::api::CanaryMetric;
 
 /// What a step needs gathered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,11 +44,4 @@ pub struct Measurement {
     pub outcome: Outcome,
     /// When the query ran.
     pub at: DateTime<Utc>,
-}
-
-impl Measurement {
-    /// The verdict of this measurement against the metric's range.
-    pub fn judge(&self) -> MetricStatus {
-        verdict::judge(&self.metric, &self.query, &self.outcome, self.at)
-    }
 }

@@ -158,7 +158,7 @@ impl Step<'_> {
             return Next::Gather(Request::METRICS);
         };
         // Judged here, not where they were measured: the verdict is part of the decision.
-        let checks: Vec<_> = measured.iter().map(Measurement::judge).collect();
+        let checks: Vec<_> = measured.iter().map(verdict::judge_measurement).collect();
         self.status.step_started_at = Some(self.now);
         let failed: Vec<String> = checks
             .iter()

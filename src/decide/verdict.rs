@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::inputs::Measurement;
 pub use super::inputs::Outcome;
 use crate::api::{CanaryMetric, MetricStatus, Verdict, duration::format_go};
 
@@ -27,6 +28,12 @@ pub fn range(metric: &CanaryMetric) -> (Option<f64>, Option<f64>) {
 }
 
 /// Judges one outcome against the metric's range.
+/// The verdict of a measurement against its metric's range. (Judging lives here, not
+/// with the measurement: inputs only carry what was gathered.)
+pub fn judge_measurement(m: &Measurement) -> MetricStatus {
+    judge(&m.metric, &m.query, &m.outcome, m.at)
+}
+
 pub fn judge(
     metric: &CanaryMetric,
     query: &str,

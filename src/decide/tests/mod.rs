@@ -84,7 +84,7 @@ fn check(verdict: Verdict, value: Option<f64>) -> Measurement {
         outcome,
         at: t(0),
     };
-    let judged: MetricStatus = m.judge();
+    let judged: MetricStatus = crate::decide::verdict::judge_measurement(&m);
     assert_eq!(judged.verdict, verdict, "the fixture judges as asked");
     m
 }

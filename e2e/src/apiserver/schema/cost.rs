@@ -9,6 +9,7 @@
 //! `spec.versions[i].schema`.
 
 mod calls;
+mod coster;
 mod decl;
 mod estimate;
 mod library;

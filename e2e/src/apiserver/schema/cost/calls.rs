@@ -7,7 +7,7 @@
 
 use cel::common::ast::{Expr, IdedExpr};
 
-use super::estimate::{Coster, Operand};
+use super::coster::{Coster, Operand, estimate};
 use super::signatures::result_type;
 use super::types::{Entry, Est, Ty, UNKNOWN};
 
@@ -297,11 +297,6 @@ fn function_cost(
         }
         _ => (Est::fixed(1).add(arg_sum), None),
     }
-}
-
-/// Kubernetes' `sizeEstimate`: the computed size, else the schema's, else unknown.
-pub(super) fn estimate(c: &Coster<'_>, o: &Operand<'_, '_>) -> Est {
-    o.size.or_else(|| c.schema_size(&o.path)).unwrap_or(UNKNOWN)
 }
 
 /// The lists extension (version 3): a call and a list allocation, plus a pass over the

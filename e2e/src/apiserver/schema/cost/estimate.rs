@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use cel::common::ast::{ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 
 use super::calls;
+use super::coster::{Coster, Local, Operand};
 use super::decl::Decl;
 use super::types::{Entry, Est, Ty, UNKNOWN};
 
@@ -23,32 +24,6 @@ const MAP_CREATE: Est = Est::fixed(30);
 const STRUCT_CREATE: Est = Est::fixed(40);
 /// Kubernetes turns off the cost of presence tests (`has()`), as it did before cel-go 0.17.7.
 const PRESENCE_TEST: Est = Est::fixed(0);
-
-/// A local variable: an iteration variable or accumulator of a comprehension.
-struct Local<'d> {
-    path: Vec<String>,
-    size: Option<Est>,
-    entry: Option<Entry>,
-    ty: Ty<'d>,
-}
-
-/// What a function's cost depends on, for its target and each argument (cel-go's `AstNode`).
-pub(crate) struct Operand<'e, 'd> {
-    pub(crate) expr: &'e IdedExpr,
-    pub(crate) path: Vec<String>,
-    pub(crate) ty: Ty<'d>,
-    pub(crate) size: Option<Est>,
-}
-
-pub(crate) struct Coster<'d> {
-    root: &'d Decl,
-    old_self: Ty<'d>,
-    paths: HashMap<u64, Vec<String>>,
-    sizes: HashMap<u64, Est>,
-    entries: HashMap<u64, Entry>,
-    types: HashMap<u64, Ty<'d>>,
-    locals: HashMap<String, Vec<Local<'d>>>,
-}
 
 /// The worst-case cost of `expr` with `self` (and `oldSelf`, an optional when
 /// `optional_old_self`) of the declared type `root`.

@@ -3,8 +3,7 @@
 //! extension as Kubernetes versions it. It matches on the function name alone, before any
 //! per-overload estimate, so it decides the cost of every function it names.
 
-use super::calls::estimate;
-use super::estimate::{Coster, Operand};
+use super::coster::{Coster, Operand, estimate};
 use super::types::{Est, Ty, UNKNOWN};
 
 const TRAVERSAL: f64 = 0.1;

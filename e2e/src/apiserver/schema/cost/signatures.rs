@@ -4,7 +4,7 @@
 
 use cel::common::ast::{Expr, LiteralValue};
 
-use super::estimate::Operand;
+use super::coster::Operand;
 use super::types::Ty;
 
 /// The result type of a call, as far as later costs depend on it.
