@@ -99,7 +99,7 @@ async fn pair(ns: &TestNs, client: &kube::Client, canary_error_rate: &str, http:
     }
     // Routes only once both are ready, so that no request meets a 503.
     let yaml = format!(
-        "metadata: {{name: app, annotations: {{mesh.sandbox.serin.dev/rps: \"100\"}}}}\nspec:\n  hosts: [app]\n  http:\n{http}"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: app, annotations: {{mesh.sandbox.serin.dev/rps: \"100\"}}}}\nspec:\n  hosts: [app]\n  http:\n{http}"
     );
     let vs: DynamicObject = serde_saphyr::from_str(&yaml).expect("virtual service yaml");
     vs_api(client, &ns.name)

@@ -340,9 +340,36 @@ async fn an_undecodable_canary_is_reported_and_blocks_nothing() {
     bad["metadata"]["name"] = "broken".into();
     bad["spec"]["progressDeadlineSeconds"] = 2_147_483_648_i64.into();
     let bad: DynamicObject = serde_json::from_value(bad).expect("dynamic object");
+    // An older CRD without the bound stored it; today's CRD refuses it, so the bound is
+    // lifted for the write and put back, as an upgrade of the CRD over old objects does.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let set_bound = |bound: Option<i64>| {
+        let crds = crds.clone();
+        async move {
+            let crd = crds
+                .get("canaries.serin.dev")
+                .await
+                .expect("get the Canary CRD");
+            let mut crd = serde_json::to_value(crd).expect("CRD as JSON");
+            let field = &mut crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+                ["spec"]["properties"]["progressDeadlineSeconds"];
+            match bound {
+                Some(max) => field["maximum"] = max.into(),
+                None => {
+                    field.as_object_mut().map(|f| f.remove("maximum"));
+                }
+            }
+            let crd: CustomResourceDefinition = serde_json::from_value(crd).expect("CRD");
+            crds.replace("canaries.serin.dev", &PostParams::default(), &crd)
+                .await
+                .expect("replace the Canary CRD");
+        }
+    };
+    set_bound(None).await;
     raw.create(&PostParams::default(), &bad)
         .await
         .expect("the API server stores what an old server accepted");
+    set_bound(Some(2_147_483_647)).await;
     deployments
         .create(&PostParams::default(), &target("podinfo:1"))
         .await
