@@ -108,12 +108,12 @@ pub const RULES: &[Rule] = &[
     Rule {
         api_groups: &["autoscaling"],
         resources: &["horizontalpodautoscalers"],
-        verbs: &["get", "list", "watch", "create", "patch", "delete"],
+        verbs: &["list", "watch", "create", "patch", "delete"],
     },
     Rule {
         api_groups: &["keda.sh"],
         resources: &["scaledobjects"],
-        verbs: &["get", "list", "watch", "create", "patch", "delete"],
+        verbs: &["list", "watch", "create", "patch", "delete"],
     },
 ];
 

@@ -18,7 +18,7 @@ pub struct Plan {
     /// The replicas the target (the canary) should run; None leaves it alone.
     pub canary_replicas: Option<i32>,
     /// Whether the target's own autoscaler may scale it (a KEDA ScaledObject of the
-    /// target is paused at 0 otherwise).
+    /// target is paused at 0 otherwise); see [`canary_in_use`].
     pub canary_in_use: bool,
 }
 
@@ -44,12 +44,13 @@ pub fn plan(
     }
 }
 
-/// Whether the canary runs for a reason: a run is on, or a failed promotion left all
-/// traffic on it. Between runs it stays at 0, and so must its autoscaler.
+/// Whether the target serves: while initialising (it is production until the primary is
+/// ready), during a run, or after a failed promotion left all traffic on it. Otherwise it
+/// stays at 0, and so must its autoscaler.
 pub fn canary_in_use(status: &CanaryStatus) -> bool {
     matches!(
         status.phase(),
-        Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting
+        Phase::Initializing | Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting
     ) || keeps_canary(status)
 }
 
