@@ -86,9 +86,9 @@ fn keda_rewrite(spec: &mut Map<String, Value>, aref: &AutoscalerRef) {
         .get_mut("advanced")
         .and_then(|a| a.get_mut("horizontalPodAutoscalerConfig"))
         .and_then(|c| c.get_mut("name"));
-    if let Some(name) = hpa_name {
-        if let Some(s) = name.as_str().map(|s| format!("{s}{PRIMARY_SUFFIX}")) {
-            *name = json!(s);
-        }
+    if let Some(name) = hpa_name
+        && let Some(s) = name.as_str().map(|s| format!("{s}{PRIMARY_SUFFIX}"))
+    {
+        *name = json!(s);
     }
 }

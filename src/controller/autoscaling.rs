@@ -103,10 +103,10 @@ pub(super) async fn converge(
         let cached = snap.autoscalers.primary.as_deref().map(|o| o.meta());
         apply(ctx, &desired, cached).await?;
     }
-    if aref.kind == AutoscalerKind::ScaledObject {
-        if let Some(patch) = autoscaling::pause_patch(user, !plan.canary_in_use) {
-            patch_user(canary, ctx, aref, &patch).await?;
-        }
+    if aref.kind == AutoscalerKind::ScaledObject
+        && let Some(patch) = autoscaling::pause_patch(user, !plan.canary_in_use)
+    {
+        patch_user(canary, ctx, aref, &patch).await?;
     }
     Ok(())
 }
@@ -146,10 +146,10 @@ pub(super) async fn revert(canary: &Canary, ctx: &Ctx, snap: &Snapshot) -> Resul
             Err(e) => return Err(Error::Kube(e)),
         }
     }
-    if let (AutoscalerKind::ScaledObject, Some(user)) = (aref.kind, &snap.autoscalers.user) {
-        if let Some(patch) = autoscaling::pause_patch(user, false) {
-            patch_user(canary, ctx, aref, &patch).await?;
-        }
+    if let (AutoscalerKind::ScaledObject, Some(user)) = (aref.kind, &snap.autoscalers.user)
+        && let Some(patch) = autoscaling::pause_patch(user, false)
+    {
+        patch_user(canary, ctx, aref, &patch).await?;
     }
     Ok(())
 }
