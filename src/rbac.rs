@@ -18,6 +18,7 @@ pub struct Rule {
 pub fn rules(routers: &[Rule]) -> Vec<Rule> {
     let mut out = BEFORE_ROUTERS.to_vec();
     out.extend_from_slice(routers);
+    out.extend_from_slice(crate::autoscaling::RULES);
     out.extend_from_slice(AFTER_ROUTERS);
     out
 }

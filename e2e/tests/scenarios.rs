@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "scenarios/autoscaling.rs"]
+mod autoscaling;
+
 use serin::api::{Phase, Verdict};
 use support::scenario::{ANALYSIS, Scenario, canary, gc_secs, kubectl, kubectl_result, podinfo};
 

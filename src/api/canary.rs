@@ -57,10 +57,10 @@ pub struct CanarySpec {
     /// The Deployment to roll out. It becomes the canary; serin creates `<name>-primary`.
     pub target_ref: TargetRef,
 
-    /// HorizontalPodAutoscaler or ScaledObject of the target (not supported yet).
+    /// HorizontalPodAutoscaler or KEDA ScaledObject of the target; serin keeps a copy,
+    /// `<name>-primary`, that scales the primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object")]
-    pub autoscaler_ref: Option<Value>,
+    pub autoscaler_ref: Option<super::AutoscalerRef>,
 
     /// NGINX Ingress reference (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,7 @@
 // themselves are re-exported below.
 #[allow(unreachable_pub)]
 mod alert_provider;
+mod autoscaler;
 #[allow(unreachable_pub)]
 mod canary;
 pub mod duration;
@@ -26,6 +27,7 @@ pub use alert_provider::{
     AlertProvider, AlertProviderSpec, AlertProviderType, DEFAULT_ALERT_CHANNEL,
     DEFAULT_ALERT_USERNAME,
 };
+pub use autoscaler::{AutoscalerKind, AutoscalerRef, ScalerReplicas};
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};

@@ -35,6 +35,8 @@ pub mod reasons {
     pub const PROMOTION_FAILED: &str = "PromotionFailed";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
+    /// The autoscaler `autoscalerRef` names does not exist; replicas stay fixed.
+    pub const AUTOSCALER_NOT_FOUND: &str = "AutoscalerNotFound";
     pub const UNSUPPORTED_FIELDS: &str = "UnsupportedFields";
     /// A stored Canary serin cannot decode (e.g. a value written by an older server).
     pub const INVALID_OBJECT: &str = "InvalidObject";
@@ -59,6 +61,7 @@ pub mod reasons {
         PROMOTION_FAILED,
         INVALID_SPEC,
         TARGET_NOT_FOUND,
+        AUTOSCALER_NOT_FOUND,
         UNSUPPORTED_FIELDS,
         INVALID_OBJECT,
         TERMINATING,

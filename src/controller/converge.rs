@@ -20,7 +20,11 @@ use crate::decide::Plan;
 use crate::router::{Router, RoutingObjects};
 
 /// Applies `desired` unless the snapshot's object already carries its hash.
-async fn apply(ctx: &Ctx, desired: &Desired, cached: Option<&ObjectMeta>) -> Result<bool, Error> {
+pub(super) async fn apply(
+    ctx: &Ctx,
+    desired: &Desired,
+    cached: Option<&ObjectMeta>,
+) -> Result<bool, Error> {
     let hash = desired.hash.as_str();
     if cached.is_some() && cached.and_then(build::applied_hash) == Some(hash) {
         return Ok(false);
@@ -54,11 +58,13 @@ pub(super) async fn converge(
         return Ok(());
     };
     let names = Names::of(canary);
+    let plan = &super::autoscaling::adjust(canary, plan, snap);
     if let Some(replicas) = plan.copy_to_primary {
         let revision = observe::target_revision(target);
         let desired = build::primary(canary, target, &revision, replicas);
         apply(ctx, &desired, snap.primary.as_deref().map(|p| p.meta())).await?;
     }
+    super::autoscaling::converge(canary, ctx, plan, snap).await?;
 
     let apex = snap.service(&names.apex);
     let apex_original = build::original(

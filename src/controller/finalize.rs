@@ -161,6 +161,7 @@ async fn revert(
             .await
             .map_err(Error::Kube)?;
     }
+    super::autoscaling::revert(canary, ctx, snap).await?;
     event(
         ctx,
         canary,

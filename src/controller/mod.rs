@@ -7,6 +7,7 @@
 //! exact time the next step or deadline is due does the rest. Nothing polls. A Canary that
 //! cannot be decoded is reported by [`invalid`] and skipped.
 
+mod autoscaling;
 mod converge;
 mod error;
 mod finalize;
@@ -71,6 +72,10 @@ pub struct Ctx {
     /// One cache per routing kind of every router.
     pub routing: Vec<(ApiResource, Store<DynamicObject>)>,
     pub templates: Store<MetricTemplate>,
+    /// `autoscaling/v2` HorizontalPodAutoscalers and KEDA ScaledObjects, for
+    /// `autoscalerRef` (the latter stays empty without KEDA's CRD).
+    pub hpas: Store<DynamicObject>,
+    pub scaled_objects: Store<DynamicObject>,
 }
 
 fn key(canary: &Canary) -> String {

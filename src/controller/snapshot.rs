@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use super::{Ctx, observe};
+use super::{Ctx, autoscaling, observe};
 use crate::api::Canary;
 use crate::build::Names;
 use crate::decide::Observation;
@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub services: BTreeMap<String, Arc<Service>>,
     /// The router's objects named like the apex, `-primary` and `-canary` Services.
     pub routing: RoutingObjects,
+    /// The target's autoscaler and the primary's copy, with `autoscalerRef`.
+    pub autoscalers: autoscaling::Observed,
 }
 
 impl Snapshot {
@@ -55,6 +57,7 @@ impl Snapshot {
             primary: deployment(&names.primary),
             services,
             routing,
+            autoscalers: autoscaling::observe(canary, ctx),
         }
     }
 
@@ -64,6 +67,7 @@ impl Snapshot {
             target: self.target.as_deref().map(observe::target),
             primary: self.primary.as_deref().map(observe::primary),
             inputs: Default::default(),
+            autoscaler_problem: self.autoscalers.problem.clone(),
         }
     }
 

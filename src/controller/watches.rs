@@ -22,7 +22,8 @@ use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
 use super::{Backoff, Config, Ctx, error_policy, pending, reconcile_guarded};
-use crate::api::{Canary, MetricTemplate};
+use crate::api::{AutoscalerKind, Canary, MetricTemplate};
+use crate::autoscaling::resource;
 use crate::metrics::MetricsSource;
 use crate::router;
 use crate::telemetry::Telemetry;
@@ -39,6 +40,10 @@ pub struct Watches {
     services: Touched<Service>,
     routing: Vec<(ApiResource, Touched<DynamicObject>)>,
     templates: Touched<MetricTemplate>,
+    hpas: Touched<DynamicObject>,
+    scaled_objects: Touched<DynamicObject>,
+    /// Waited for only when KEDA's CRD exists (see [`run`]).
+    scaled_objects_ready: Ready,
     ready: Vec<Ready>,
 }
 
@@ -73,6 +78,66 @@ where
         name.to_string(),
         Box::pin(async move { store.wait_until_ready().await }),
     )
+}
+
+/// A cache of a dynamic kind and the stream that fills it.
+fn dyn_cache(
+    client: &Client,
+    ns: &Option<String>,
+    ar: ApiResource,
+) -> (Store<DynamicObject>, Touched<DynamicObject>) {
+    let writer = reflector::store::Writer::new(ar.clone());
+    let store = writer.as_reader();
+    let stream = reflector::reflector(writer, watcher(dyn_api(client, ns, &ar), wc()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    (store, stream)
+}
+
+/// Whether KEDA's ScaledObject CRD is served. Without it there is nothing to watch, and
+/// serin must not hold its readiness back for a cache that can never sync.
+async fn keda_installed(client: &Client) -> bool {
+    let ar = resource(AutoscalerKind::ScaledObject);
+    match client.list_api_group_resources(&ar.api_version).await {
+        Ok(list) => list.resources.iter().any(|r| r.name == ar.plural),
+        Err(e) => {
+            info!(error = %e, "no KEDA ScaledObject CRD: autoscalerRef to a ScaledObject cannot be honoured");
+            false
+        }
+    }
+}
+
+/// The Canaries in `obj`'s namespace that name it in `autoscalerRef` or own it.
+fn autoscaler_owners(
+    canaries: &Store<DeserializeGuard<Canary>>,
+    kind: AutoscalerKind,
+    obj: &DynamicObject,
+) -> Vec<ObjectRef<DeserializeGuard<Canary>>> {
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let owners: Vec<String> = obj
+        .owner_references()
+        .iter()
+        .filter(|o| o.kind == "Canary")
+        .map(|o| o.name.clone())
+        .collect();
+    canaries
+        .state()
+        .into_iter()
+        .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|g| match &g.0 {
+            Ok(c) => {
+                owners.contains(&c.name_any())
+                    || c.spec
+                        .autoscaler_ref
+                        .as_ref()
+                        .is_some_and(|a| a.kind == kind && a.name == name)
+            }
+            Err(_) => false,
+        })
+        .map(|g| ObjectRef::from_obj(g.as_ref()))
+        .collect()
 }
 
 /// Builds the caches and the context every reconcile shares.
@@ -116,6 +181,15 @@ pub fn start(
         routing_streams.push((ar, stream));
     }
     caches.push(cache_ready("metrictemplates", &templates));
+    let (hpas, hpa_stream) = dyn_cache(
+        &client,
+        &ns,
+        resource(AutoscalerKind::HorizontalPodAutoscaler),
+    );
+    caches.push(cache_ready("horizontalpodautoscalers", &hpas));
+    let (scaled_objects, so_stream) =
+        dyn_cache(&client, &ns, resource(AutoscalerKind::ScaledObject));
+    let scaled_objects_ready = cache_ready("scaledobjects", &scaled_objects);
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         synced: Arc::new(AtomicBool::new(false)),
@@ -128,6 +202,8 @@ pub fn start(
         services,
         routing,
         templates,
+        hpas,
+        scaled_objects,
         config,
     });
     let watches = Watches {
@@ -135,6 +211,9 @@ pub fn start(
         services: svc_stream,
         routing: routing_streams,
         templates: tpl_stream,
+        hpas: hpa_stream,
+        scaled_objects: so_stream,
+        scaled_objects_ready,
         ready: caches,
     };
     (ctx, watches)
@@ -147,6 +226,8 @@ impl Watches {
         tokio::spawn(self.deployments.for_each(|_| async {}));
         tokio::spawn(self.services.for_each(|_| async {}));
         tokio::spawn(self.templates.for_each(|_| async {}));
+        tokio::spawn(self.hpas.for_each(|_| async {}));
+        tokio::spawn(self.scaled_objects.for_each(|_| async {}));
         for (_, s) in self.routing {
             tokio::spawn(s.for_each(|_| async {}));
         }
@@ -173,6 +254,10 @@ pub async fn run(
     let canaries = controller.store();
     let by_target = canaries.clone();
     watches.ready.push(cache_ready("canaries", &canaries));
+    let keda = keda_installed(&client).await;
+    if keda {
+        watches.ready.push(watches.scaled_objects_ready);
+    }
     tokio::spawn(wait_for_caches(watches.ready, ctx.synced.clone(), ready));
     // Templates only feed the cache; a change to one is seen at the next step.
     tokio::spawn(watches.templates.for_each(|_| async {}));
@@ -200,6 +285,24 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .owns_stream(watches.services);
+    let hpa_canaries = canaries.clone();
+    controller = controller.watches_stream_with(
+        watches.hpas,
+        move |o: DynamicObject| {
+            autoscaler_owners(&hpa_canaries, AutoscalerKind::HorizontalPodAutoscaler, &o)
+        },
+        resource(AutoscalerKind::HorizontalPodAutoscaler),
+    );
+    if keda {
+        let so_canaries = canaries.clone();
+        controller = controller.watches_stream_with(
+            watches.scaled_objects,
+            move |o: DynamicObject| {
+                autoscaler_owners(&so_canaries, AutoscalerKind::ScaledObject, &o)
+            },
+            resource(AutoscalerKind::ScaledObject),
+        );
+    }
     for (ar, stream) in watches.routing {
         controller = controller.owns_stream_with(stream, ar);
     }

@@ -67,6 +67,8 @@ pub struct Observation {
     pub primary: Option<Workload>,
     /// What was gathered because the decision asked for it ([`Next::Gather`]).
     pub inputs: Inputs,
+    /// Why the autoscaler `autoscalerRef` names cannot be used (it does not exist).
+    pub autoscaler_problem: Option<String>,
 }
 
 /// Who the Canary is, for messages.
@@ -148,7 +150,11 @@ pub fn decide(
         d.invalid(reasons::TARGET_NOT_FOUND, &msg);
         return d.finish(Next::Idle);
     };
-    d.status.remove_condition(conditions::VALID);
+    match &obs.autoscaler_problem {
+        // Not fatal: the canary still runs, with fixed replicas, and says so.
+        Some(why) => d.invalid(reasons::AUTOSCALER_NOT_FOUND, why),
+        None => d.status.remove_condition(conditions::VALID),
+    }
     let next = match status.phase() {
         Phase::Initializing => d.initializing(settings, obs.primary.as_ref()),
         Phase::Initialized | Phase::Succeeded | Phase::Failed | Phase::Waiting => d.idle(target),

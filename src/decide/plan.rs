@@ -17,6 +17,9 @@ pub struct Plan {
     pub split: TrafficSplit,
     /// The replicas the target (the canary) should run; None leaves it alone.
     pub canary_replicas: Option<i32>,
+    /// Whether the target's own autoscaler may scale it (a KEDA ScaledObject of the
+    /// target is paused at 0 otherwise); see [`canary_in_use`].
+    pub canary_in_use: bool,
 }
 
 /// Plans the objects for `status` (the decision's new status).
@@ -37,7 +40,18 @@ pub fn plan(
         apex_on_primary: apex_on_primary(status),
         split: strategy.split(routed_weight(status, target, primary)),
         canary_replicas: canary_replicas(status, target, primary),
+        canary_in_use: canary_in_use(status),
     }
+}
+
+/// Whether the target serves: while initialising (it is production until the primary is
+/// ready), during a run, or after a failed promotion left all traffic on it. Otherwise it
+/// stays at 0, and so must its autoscaler.
+pub fn canary_in_use(status: &CanaryStatus) -> bool {
+    matches!(
+        status.phase(),
+        Phase::Initializing | Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting
+    ) || keeps_canary(status)
 }
 
 /// The canary weight actually routed: the recorded one, except that a workload with no

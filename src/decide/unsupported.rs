@@ -11,7 +11,6 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
             out.push(path);
         }
     };
-    flag(spec.autoscaler_ref.is_some(), "autoscalerRef");
     flag(spec.ingress_ref.is_some(), "ingressRef");
     flag(spec.route_ref.is_some(), "routeRef");
     flag(spec.upstream_ref.is_some(), "upstreamRef");

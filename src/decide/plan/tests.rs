@@ -67,3 +67,21 @@ fn the_apex_follows_the_serving_workload() {
         "a failed promotion keeps the canary"
     );
 }
+
+#[test]
+fn the_targets_autoscaler_runs_only_while_the_target_serves() {
+    for phase in [
+        Phase::Initializing,
+        Phase::Progressing,
+        Phase::WaitingPromotion,
+        Phase::Promoting,
+    ] {
+        assert!(canary_in_use(&status(phase, 20)), "{phase:?}");
+    }
+    for phase in [Phase::Initialized, Phase::Finalising, Phase::Succeeded] {
+        assert!(!canary_in_use(&status(phase, 0)), "{phase:?}");
+    }
+    assert!(!canary_in_use(&status(Phase::Failed, 0)));
+    // A failed promotion that left all traffic on the canary keeps it autoscaled.
+    assert!(canary_in_use(&status(Phase::Failed, 100)));
+}

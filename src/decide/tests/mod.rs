@@ -138,6 +138,7 @@ impl Canary {
             target,
             primary,
             inputs: Inputs { metrics: checks },
+            ..Default::default()
         };
         let d = decide(
             &who(),

@@ -51,6 +51,7 @@ fn unsupported_fields_are_reported_once() {
         target: Some(ready("v1")),
         primary: Some(ready("v1")),
         inputs: Inputs::default(),
+        ..Default::default()
     };
     let d = decide(
         &who(),
@@ -141,4 +142,55 @@ fn the_plan_routes_the_recorded_weight_to_serving_workloads() {
     let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(31));
     let plan = d.plan.expect("a plan");
     assert_eq!((plan.split.primary, plan.split.canary), (100, 0));
+}
+
+#[test]
+fn a_missing_autoscaler_is_reported_once_and_the_canary_still_initialises() {
+    let obs = Observation {
+        target: Some(ready("v1")),
+        autoscaler_problem: Some("HorizontalPodAutoscaler podinfo.test not found".into()),
+        ..Default::default()
+    };
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    let valid = d
+        .status
+        .condition(conditions::VALID)
+        .expect("Valid condition");
+    assert_eq!(valid.status, conditions::FALSE);
+    assert_eq!(valid.reason, reasons::AUTOSCALER_NOT_FOUND);
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.reason == reasons::AUTOSCALER_NOT_FOUND)
+    );
+    assert!(d.plan.as_ref().is_some_and(|p| p.copy_to_primary.is_some()));
+    let again = decide(&who(), &Ok(settings()), &[], false, &d.status, &obs, t(1));
+    assert!(
+        !again
+            .events
+            .iter()
+            .any(|e| e.reason == reasons::AUTOSCALER_NOT_FOUND)
+    );
+    let fixed = Observation {
+        autoscaler_problem: None,
+        ..obs
+    };
+    let gone = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &again.status,
+        &fixed,
+        t(2),
+    );
+    assert!(gone.status.condition(conditions::VALID).is_none());
 }
