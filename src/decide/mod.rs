@@ -20,6 +20,7 @@ mod promotion;
 mod run;
 mod settings;
 pub mod strategy;
+mod strategy_check;
 mod unsupported;
 pub mod verdict;
 
@@ -32,8 +33,8 @@ use crate::api::{CanaryStatus, Phase, conditions, reasons};
 use crate::build::PRIMARY_SUFFIX;
 pub use inputs::{Inputs, Measurement, Request};
 pub use plan::Plan;
-pub use settings::{Provider, Settings, SpecError, TargetKind};
-pub use strategy::{Strategy, TrafficSplit};
+pub use settings::{Provider, Settings, SpecError, StrategyKind, TargetKind};
+pub use strategy::{After, Strategy, TrafficSplit};
 pub use unsupported::unsupported_fields;
 pub use verdict::Outcome;
 

@@ -25,10 +25,6 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
     flag(s.mirror.is_some(), "service.mirror");
     flag(s.unmanaged_metadata.is_some(), "service.unmanagedMetadata");
     if let Some(a) = &spec.analysis {
-        flag(a.iterations.is_some_and(|i| i > 0), "analysis.iterations");
-        flag(a.match_.is_some(), "analysis.match");
-        flag(a.mirror, "analysis.mirror");
-        flag(a.mirror_weight.is_some(), "analysis.mirrorWeight");
         flag(
             a.primary_ready_threshold.is_some(),
             "analysis.primaryReadyThreshold",
