@@ -25,14 +25,6 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
     flag(s.mirror.is_some(), "service.mirror");
     flag(s.unmanaged_metadata.is_some(), "service.unmanagedMetadata");
     if let Some(a) = &spec.analysis {
-        flag(
-            a.primary_ready_threshold.is_some(),
-            "analysis.primaryReadyThreshold",
-        );
-        flag(
-            a.canary_ready_threshold.is_some(),
-            "analysis.canaryReadyThreshold",
-        );
         flag(a.session_affinity.is_some(), "analysis.sessionAffinity");
         flag(!a.webhooks.is_empty(), "analysis.webhooks");
         flag(!a.alerts.is_empty(), "analysis.alerts");
