@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "scenarios/strategies.rs"]
+mod strategies;
+
 use serin::api::{Phase, Verdict};
 use support::scenario::{ANALYSIS, Scenario, canary, gc_secs, kubectl, kubectl_result, podinfo};
 
