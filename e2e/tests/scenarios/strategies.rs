@@ -112,19 +112,20 @@ async fn strategies_ab_testing_routes_the_cookie_to_the_canary() {
     assert!(s.events("podinfo").contains("Rolling back podinfo."));
 }
 
-fn blue_green(mirror: &str) -> String {
-    format!(
-        r#"    interval: 3s
-    threshold: 2
-    iterations: 6
-{mirror}    metrics:
+/// A blue/green analysis; `more` is the YAML after `iterations`.
+fn blue_green(more: &str) -> String {
+    format!("    interval: 3s\n    threshold: 2\n    iterations: 6\n{more}")
+}
+
+/// The success-rate check. Without mirroring, a blue/green canary only gets the requests a
+/// load-test hook sends it (Flagger's e2e uses one); hooks are not wired here yet, so the
+/// unmirrored scenario runs its iterations without metrics.
+const SUCCESS_RATE: &str = r#"    metrics:
     - name: request-success-rate
       interval: 10s
       thresholdRange:
         min: 99
-"#
-    )
-}
+"#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strategies_blue_green_switches_all_traffic_at_promotion() {
@@ -159,9 +160,9 @@ async fn strategies_blue_green_switches_all_traffic_at_promotion() {
 async fn strategies_blue_green_mirrors_half_the_traffic_without_user_errors() {
     insiders();
     let s = Scenario::new("mirror").await;
-    let mirror = "    mirror: true\n    mirrorWeight: 50\n";
+    let mirror = format!("    mirror: true\n    mirrorWeight: 50\n{SUCCESS_RATE}");
     s.apply(&podinfo("6.0.0", &[]));
-    s.apply(&canary("", &blue_green(mirror)));
+    s.apply(&canary("", &blue_green(&mirror)));
     s.wait_phase("podinfo", Phase::Initialized, 60).await;
     s.apply(&podinfo("6.0.1", &[]));
     s.wait_status("podinfo", 60, "iteration 2", |st| st.iterations >= 2)
