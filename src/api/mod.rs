@@ -16,6 +16,8 @@ mod canary;
 pub mod duration;
 mod metric_template;
 mod schema;
+#[allow(unreachable_pub)]
+mod session_affinity;
 mod status;
 mod vocabulary;
 #[allow(unreachable_pub)]
@@ -28,6 +30,7 @@ pub use alert_provider::{
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
+pub use session_affinity::{DEFAULT_SESSION_MAX_AGE, SessionAffinity};
 pub use status::*;
 pub use vocabulary::{conditions, reasons};
 pub use webhook::*;

@@ -14,6 +14,7 @@
 //! [`inputs`] (what a step asks to be gathered: metrics now) and [`verdict`] (judging
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
+mod affinity;
 pub mod inputs;
 pub mod plan;
 mod promotion;

@@ -70,6 +70,7 @@ impl Step<'_> {
     /// runs it, so there is nothing to analyse; traffic returns to the primary.
     fn reverted(&mut self) -> Next {
         self.set_phase(Phase::Succeeded);
+        self.end_session();
         self.status.canary_weight = 0;
         self.status.waiting_since = None;
         self.status.last_applied_spec = self.status.last_promoted_spec.clone();
@@ -147,6 +148,7 @@ impl Step<'_> {
                 reasons::START_ANALYSIS,
                 format!("Starting canary analysis for {}", self.who.target()),
             );
+            self.begin_session(settings);
             return self.step_to(settings, &strategy, strategy.first());
         }
         let started = self.status.step_started_at.unwrap_or(self.now);
@@ -243,6 +245,7 @@ impl Step<'_> {
         self.set_phase(Phase::Failed);
         self.status.canary_weight = 0;
         self.status.iterations = 0;
+        self.end_session();
         self.status.waiting_since = None;
         self.promoted(
             conditions::FALSE,

@@ -7,7 +7,10 @@ use std::time::Duration;
 use super::Strategy;
 use super::strategy_check::strategy_kind;
 use crate::api::duration::MAX_INTERVAL;
-use crate::api::{CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration};
+use crate::api::{
+    CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, SessionAffinity,
+    parse_duration,
+};
 
 /// The router that shifts a Canary's traffic, from `spec.provider` or `--mesh-provider`.
 /// Each value has one module under `crate::router`.
@@ -66,6 +69,8 @@ pub struct Settings {
     pub skip_analysis: bool,
     /// How the runs move traffic (checked against the spec's other fields).
     pub kind: StrategyKind,
+    /// Session affinity of the weighted canary.
+    pub affinity: Option<SessionAffinity>,
 }
 
 /// The strategy a spec asks for, with what it needs; [`Settings::strategy`] lends it out.
@@ -121,6 +126,7 @@ impl Settings {
                 progress_deadline: Duration::from_secs(deadline as u64),
                 skip_analysis: true,
                 kind: StrategyKind::Canary,
+                affinity: None,
             });
         };
         let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
@@ -155,13 +161,17 @@ impl Settings {
             progress_deadline: Duration::from_secs(deadline as u64),
             skip_analysis: spec.skip_analysis,
             kind,
+            affinity: analysis.session_affinity.clone(),
         })
     }
 
     /// The strategy of the runs.
     pub fn strategy(&self) -> Strategy<'_> {
         match &self.kind {
-            StrategyKind::Canary => Strategy::Canary { steps: &self.steps },
+            StrategyKind::Canary => Strategy::Canary {
+                steps: &self.steps,
+                affinity: self.affinity.as_ref(),
+            },
             StrategyKind::AbTesting {
                 iterations,
                 matches,

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::api::{CanarySpec, CanaryStatus, Phase};
+use crate::api::{CanarySpec, CanaryStatus, Phase, SessionAffinity as ApiAffinity};
 
 /// The traffic split of a step, what a router turns into routing objects.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,8 +33,11 @@ pub struct Mirror {
 /// Cookie-based session affinity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionAffinity {
-    pub cookie_name: String,
+    /// `name=value` of the cookie given to the canary's users while it gets traffic.
+    pub canary_cookie: Option<String>,
     pub max_age_seconds: u32,
+    /// `name=value` of a finished run's cookie, expired on the clients still sending it.
+    pub expired_cookie: Option<String>,
 }
 
 impl TrafficSplit {
@@ -64,8 +67,12 @@ pub fn label_of(spec: &CanarySpec) -> &'static str {
 /// How a run moves traffic.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy<'a> {
-    /// Weighted canary: the canary's weight rises through `steps`.
-    Canary { steps: &'a [i32] },
+    /// Weighted canary: the canary's weight rises through `steps`; with `affinity`, a
+    /// user who reached the canary keeps reaching it.
+    Canary {
+        steps: &'a [i32],
+        affinity: Option<&'a ApiAffinity>,
+    },
     /// A/B testing: requests matching `matches` go to the canary, all others to the
     /// primary, for `iterations` checks.
     AbTesting { iterations: i32, matches: &'a Value },
@@ -121,7 +128,7 @@ impl Strategy<'_> {
     /// The first step of the analysis.
     pub fn first(&self) -> After {
         match self {
-            Strategy::Canary { steps } => After::Weight(steps.first().copied().unwrap_or(100)),
+            Strategy::Canary { steps, .. } => After::Weight(steps.first().copied().unwrap_or(100)),
             _ => After::Iteration(1),
         }
     }
@@ -129,7 +136,7 @@ impl Strategy<'_> {
     /// What follows a passed check of the step `status` stands at.
     pub fn after(&self, status: &CanaryStatus) -> After {
         match self {
-            Strategy::Canary { steps } => steps
+            Strategy::Canary { steps, .. } => steps
                 .iter()
                 .copied()
                 .find(|w| *w > status.canary_weight)
@@ -158,7 +165,9 @@ impl Strategy<'_> {
         let mut split = TrafficSplit::weighted(canary_weight);
         let analysing = canary_serving && status.iterations > 0;
         match self {
-            Strategy::Canary { .. } => {}
+            Strategy::Canary { affinity, .. } => {
+                split.session_affinity = affinity.and_then(|a| session(a, status, split.canary));
+            }
             Strategy::AbTesting { matches, .. } => {
                 // Matched traffic stays on the canary until the primary runs its template.
                 if analysing
@@ -182,6 +191,32 @@ impl Strategy<'_> {
         }
         split
     }
+}
+
+/// The session cookies of a split: the run's cookie while the canary gets traffic, and
+/// the previous run's cookie to expire.
+fn session(a: &ApiAffinity, status: &CanaryStatus, canary_weight: i32) -> Option<SessionAffinity> {
+    let canary_cookie = status
+        .session_affinity_cookie
+        .clone()
+        .filter(|_| canary_weight > 0 && canary_weight < 100);
+    let expired_cookie = status.previous_session_affinity_cookie.clone();
+    (canary_cookie.is_some() || expired_cookie.is_some()).then(|| SessionAffinity {
+        canary_cookie,
+        max_age_seconds: a.max_age_seconds(),
+        expired_cookie,
+    })
+}
+
+/// The cookie (`name=value`) of a run: derived from the revision under analysis, so a
+/// restarted serin gives the same cookie, and a new revision a new one.
+pub fn session_cookie(a: &ApiAffinity, revision: &str) -> String {
+    let value: String = revision
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(10)
+        .collect();
+    format!("{}={}", a.cookie_name, value)
 }
 
 #[cfg(test)]

@@ -24,6 +24,14 @@ pub(super) fn strategy_kind(a: &CanaryAnalysis) -> Result<StrategyKind, SpecErro
             "is set but analysis.mirror is not true; set mirror: true or remove mirrorWeight",
         ));
     }
+    if let Some(sa) = &a.session_affinity
+        && sa.primary_cookie_name.as_deref() == Some(sa.cookie_name.as_str())
+    {
+        return Err(refuse(
+            "sessionAffinity.primaryCookieName",
+            "must differ from analysis.sessionAffinity.cookieName",
+        ));
+    }
     if iterations <= 0 {
         if has_match {
             return Err(refuse(

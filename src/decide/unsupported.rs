@@ -25,7 +25,12 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
     flag(s.mirror.is_some(), "service.mirror");
     flag(s.unmanaged_metadata.is_some(), "service.unmanagedMetadata");
     if let Some(a) = &spec.analysis {
-        flag(a.session_affinity.is_some(), "analysis.sessionAffinity");
+        flag(
+            a.session_affinity
+                .as_ref()
+                .is_some_and(|s| s.has_unimplemented()),
+            "analysis.sessionAffinity (primaryCookieName and cookie attributes)",
+        );
         flag(!a.webhooks.is_empty(), "analysis.webhooks");
         flag(!a.alerts.is_empty(), "analysis.alerts");
     }

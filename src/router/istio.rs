@@ -140,6 +140,32 @@ pub fn virtual_service(canary: &Canary, split: &TrafficSplit, original: Option<&
         ab["match"] = merge_matches(matches, s.match_.as_ref());
         http.push(ab);
     }
+    let affinity = split.session_affinity.as_ref();
+    if let Some(cookie) = affinity.and_then(|a| a.canary_cookie.as_ref()) {
+        // Users holding the run's cookie stay on the canary.
+        let mut sticky = route_of(
+            canary,
+            json!([
+                { "destination": { "host": names.apex_primary }, "weight": 0 },
+                { "destination": { "host": names.apex_canary }, "weight": 100 },
+            ]),
+        );
+        sticky["match"] = merge_matches(&cookie_match(cookie), s.match_.as_ref());
+        http.push(sticky);
+    }
+    if let Some(cookie) = affinity.and_then(|a| a.expired_cookie.as_ref()) {
+        // A finished run's cookie: its holders go to the primary and lose the cookie.
+        let mut expire = route_of(
+            canary,
+            json!([{
+                "destination": { "host": names.apex_primary },
+                "weight": 100,
+                "headers": set_cookie(&format!("{cookie}; Max-Age=-1")),
+            }]),
+        );
+        expire["match"] = merge_matches(&cookie_match(cookie), s.match_.as_ref());
+        http.push(expire);
+    }
     let mut route = route_of(
         canary,
         json!([
@@ -147,6 +173,12 @@ pub fn virtual_service(canary: &Canary, split: &TrafficSplit, original: Option<&
             { "destination": { "host": names.apex_canary }, "weight": canary_weight },
         ]),
     );
+    if let Some(a) = affinity
+        && let Some(cookie) = &a.canary_cookie
+    {
+        route["route"][1]["headers"] =
+            set_cookie(&format!("{cookie}; Max-Age={}", a.max_age_seconds));
+    }
     if let Some(m) = &split.mirror {
         route["mirror"] = json!({ "host": names.apex_canary });
         route["mirrorPercentage"] = json!({ "value": f64::from(m.percent.clamp(0, 100)) });
@@ -163,6 +195,23 @@ pub fn virtual_service(canary: &Canary, split: &TrafficSplit, original: Option<&
         "spec": { "hosts": hosts, "gateways": gateways, "http": http },
     });
     build::stamp(resource(VIRTUAL_SERVICE), &m, value)
+}
+
+/// A response header operation that sets `cookie` (with its attributes) on the client.
+fn set_cookie(cookie: &str) -> serde_json::Value {
+    json!({ "response": { "add": { "Set-Cookie": cookie } } })
+}
+
+/// The match of requests carrying `cookie` (`name=value`) in their `cookie` header.
+fn cookie_match(cookie: &str) -> serde_json::Value {
+    let mut escaped = String::with_capacity(cookie.len());
+    for c in cookie.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    json!([{ "headers": { "cookie": { "regex": format!("^(.*?;)?({escaped})(;.*)?$") } } }])
 }
 
 /// One http route with the spec's route settings (match, retries, headers, CORS, timeout).

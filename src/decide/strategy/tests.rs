@@ -3,7 +3,10 @@ use super::*;
 #[test]
 fn a_weighted_canary_walks_its_steps() {
     let steps = [10, 20, 30];
-    let s = Strategy::Canary { steps: &steps };
+    let s = Strategy::Canary {
+        steps: &steps,
+        affinity: None,
+    };
     assert_eq!(s.first(), After::Weight(10));
     let mut status = CanaryStatus {
         canary_weight: 10,

@@ -36,6 +36,7 @@ fn settings() -> Settings {
         progress_deadline: Duration::from_secs(600),
         skip_analysis: false,
         kind: StrategyKind::Canary,
+        affinity: None,
     }
 }
 

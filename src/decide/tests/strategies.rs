@@ -165,3 +165,37 @@ fn a_new_revision_restarts_the_iterations() {
     assert_eq!(c.status.iterations, 0);
     assert_eq!(c.status.phase(), Phase::Progressing);
 }
+
+#[test]
+fn session_affinity_gives_a_run_its_cookie_and_expires_it_after() {
+    let mut c = Canary::initialized();
+    c.settings.affinity = Some(crate::api::SessionAffinity {
+        cookie_name: "canary".into(),
+        max_age: Some(600),
+        ..Default::default()
+    });
+    c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
+    let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(10));
+    assert_eq!(
+        c.status.session_affinity_cookie.as_deref(),
+        Some("canary=v2")
+    );
+    let affinity = d.plan.unwrap().split.session_affinity.unwrap();
+    assert_eq!(affinity.canary_cookie.as_deref(), Some("canary=v2"));
+    assert_eq!(affinity.max_age_seconds, 600);
+    for at in [70, 130, 190] {
+        c.step(Some(ready("v2")), Some(ready("v1")), pass(), t(at));
+    }
+    assert_eq!(c.status.phase(), Phase::Promoting);
+    c.step(Some(ready("v2")), Some(ready("v2")), None, t(200));
+    let d = c.step(Some(scaled_down("v2")), Some(ready("v2")), None, t(210));
+    assert_eq!(c.status.phase(), Phase::Succeeded);
+    assert_eq!(c.status.session_affinity_cookie, None);
+    assert_eq!(
+        c.status.previous_session_affinity_cookie.as_deref(),
+        Some("canary=v2")
+    );
+    let affinity = d.plan.unwrap().split.session_affinity.unwrap();
+    assert_eq!(affinity.canary_cookie, None);
+    assert_eq!(affinity.expired_cookie.as_deref(), Some("canary=v2"));
+}

@@ -129,3 +129,55 @@ fn a_mirror_copies_the_primary_route_to_the_canary() {
     let plain = virtual_service(&canary(), &TrafficSplit::weighted(0), None);
     assert!(plain["spec"]["http"][0].get("mirror").is_none());
 }
+
+#[test]
+fn session_affinity_sets_the_cookie_on_the_canary_and_keeps_its_holders_there() {
+    use crate::decide::strategy::SessionAffinity;
+    let split = TrafficSplit {
+        session_affinity: Some(SessionAffinity {
+            canary_cookie: Some("flagger-cookie=abc".into()),
+            max_age_seconds: 3600,
+            expired_cookie: None,
+        }),
+        ..TrafficSplit::weighted(10)
+    };
+    let vs = virtual_service(&canary(), &split, None);
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 2);
+    assert_eq!(
+        http[0]["match"],
+        json!([{"headers": {"cookie": {"regex": "^(.*?;)?(flagger-cookie=abc)(;.*)?$"}}}])
+    );
+    assert_eq!(http[0]["route"][1]["weight"], 100);
+    assert_eq!(
+        http[1]["route"][1]["headers"],
+        json!({"response": {"add": {"Set-Cookie": "flagger-cookie=abc; Max-Age=3600"}}})
+    );
+    assert_eq!(http[1]["route"][1]["weight"], 10);
+}
+
+#[test]
+fn a_finished_runs_cookie_is_expired_on_the_primary() {
+    use crate::decide::strategy::SessionAffinity;
+    let split = TrafficSplit {
+        session_affinity: Some(SessionAffinity {
+            canary_cookie: None,
+            max_age_seconds: 3600,
+            expired_cookie: Some("c.x=abc".into()),
+        }),
+        ..TrafficSplit::weighted(0)
+    };
+    let vs = virtual_service(&canary(), &split, None);
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 2);
+    assert_eq!(
+        http[0]["match"][0]["headers"]["cookie"]["regex"],
+        "^(.*?;)?(c\\.x=abc)(;.*)?$"
+    );
+    assert_eq!(
+        http[0]["route"][0],
+        json!({"destination": {"host": "podinfo-primary"}, "weight": 100,
+               "headers": {"response": {"add": {"Set-Cookie": "c.x=abc; Max-Age=-1"}}}})
+    );
+    assert!(http[1].get("match").is_none());
+}
