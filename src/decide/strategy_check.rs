@@ -74,7 +74,7 @@ pub(super) fn strategy_kind(a: &CanaryAnalysis) -> Result<StrategyKind, SpecErro
         ));
     }
     let matches = a.match_.clone().unwrap_or_default();
-    if !matches.as_array().is_some_and(|l| !l.is_empty()) {
+    if matches.as_array().is_none_or(|l| l.is_empty()) {
         return Err(refuse(
             "match",
             "must be a non-empty list of HTTP match requests",
