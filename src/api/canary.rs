@@ -261,10 +261,10 @@ pub struct CanaryAnalysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 2147483647))]
     pub iterations: Option<i32>,
-    /// A/B testing: Istio HTTPMatchRequests whose requests go to the canary.
+    /// A/B testing: Istio HTTPMatchRequests whose requests go to the canary (at most 16).
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object_list")]
-    pub match_: Option<Value>,
+    #[schemars(length(max = 16))]
+    pub match_: Option<Vec<super::http_match::HttpMatchRequest>>,
     /// Blue/green: mirror the primary's requests to the canary during the iterations.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mirror: bool,

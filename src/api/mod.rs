@@ -14,6 +14,8 @@ mod alert_provider;
 #[allow(unreachable_pub)]
 mod canary;
 pub mod duration;
+#[allow(unreachable_pub)]
+mod http_match;
 mod metric_template;
 mod schema;
 #[allow(unreachable_pub)]
@@ -29,6 +31,7 @@ pub use alert_provider::{
 };
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
+pub use http_match::{HttpMatchRequest, StringMatch};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use session_affinity::{DEFAULT_SESSION_MAX_AGE, SessionAffinity};
 pub use status::*;

@@ -73,8 +73,9 @@ pub(super) fn strategy_kind(a: &CanaryAnalysis) -> Result<StrategyKind, SpecErro
             "traffic mirroring is not possible with A/B testing (analysis.match); remove analysis.mirror or analysis.match",
         ));
     }
-    let matches = a.match_.clone().unwrap_or_default();
-    if matches.as_array().is_none_or(|l| l.is_empty()) {
+    let list = a.match_.as_deref().unwrap_or_default();
+    let matches = serde_json::to_value(list).unwrap_or_default();
+    if list.is_empty() {
         return Err(refuse(
             "match",
             "must be a non-empty list of HTTP match requests",
