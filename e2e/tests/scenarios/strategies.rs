@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serin::api::{Phase, conditions};
 
-use crate::support::scenario::{Scenario, canary, podinfo};
+use crate::support::scenario::{Scenario, canary, kubectl_result, podinfo};
 use crate::support::{Prom, promql, sandbox};
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -241,4 +241,15 @@ async fn strategies_refuse_what_they_cannot_honour() {
             .await;
         assert_ne!(st.phase, Some(Phase::Progressing));
     }
+    // A match that says two things at once is refused at apply time.
+    let ambiguous = "    interval: 3s\n    iterations: 5\n    match:\n    - headers:\n        x-canary:\n          exact: insider\n          prefix: ins\n";
+    let refused = kubectl_result(
+        &["apply", "-n", &s.ns, "-f", "-"],
+        Some(&canary("", ambiguous)),
+    )
+    .expect_err("an ambiguous string match is refused");
+    assert!(
+        refused.contains("exactly one of exact, prefix, regex"),
+        "{refused}"
+    );
 }
