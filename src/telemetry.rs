@@ -208,7 +208,7 @@ impl Telemetry {
             let result = ResultLabels {
                 name: c.name_any(),
                 namespace: ns,
-                deployment_strategy: "canary".into(),
+                deployment_strategy: crate::decide::strategy::label_of(&c.spec).into(),
                 analysis_status: if c.spec.skip_analysis {
                     "skipped"
                 } else {

@@ -6,6 +6,8 @@ mod support;
 
 #[path = "scenarios/autoscaling.rs"]
 mod autoscaling;
+#[path = "scenarios/strategies.rs"]
+mod strategies;
 
 use serin::api::{Phase, Verdict};
 use support::scenario::{ANALYSIS, Scenario, canary, gc_secs, kubectl, kubectl_result, podinfo};

@@ -116,11 +116,7 @@ pub fn metadata_fields(spec: &CanarySpec, namespace: &str) -> Vec<Field> {
         Field::new("Progress deadline", format!("{deadline}s")),
     ];
     let iterations = analysis.iterations.unwrap_or(0) > 0;
-    let matches = analysis
-        .match_
-        .as_ref()
-        .and_then(|m| m.as_array())
-        .is_some_and(|m| !m.is_empty());
+    let matches = analysis.match_.as_ref().is_some_and(|m| !m.is_empty());
     let steps = analysis.step_weights.clone().unwrap_or_default();
     let max = analysis.max_weight.or(steps.last().copied()).unwrap_or(100);
     let routing = if iterations && matches {

@@ -40,6 +40,8 @@ pub const DEFAULT_METRIC_INTERVAL: &str = "1m";
     printcolumn = r#"{"name":"StepWeight","type":"string","jsonPath":".spec.analysis.stepWeight","priority":1}"#,
     printcolumn = r#"{"name":"StepWeights","type":"string","jsonPath":".spec.analysis.stepWeights","priority":1}"#,
     printcolumn = r#"{"name":"MaxWeight","type":"string","jsonPath":".spec.analysis.maxWeight","priority":1}"#,
+    printcolumn = r#"{"name":"Iterations","type":"integer","jsonPath":".status.iterations","priority":1}"#,
+    printcolumn = r#"{"name":"Mirror","type":"boolean","jsonPath":".spec.analysis.mirror","priority":1}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.lastFailedCheck","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -256,33 +258,32 @@ pub struct CanaryAnalysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub step_weight_promotion: Option<i32>,
-    /// Number of iterations (A/B testing and blue/green; not supported yet).
+    /// Number of checks of an A/B testing (with `match`) or blue/green run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 2147483647))]
     pub iterations: Option<i32>,
-    /// A/B testing matches (not supported yet).
+    /// A/B testing: Istio HTTPMatchRequests whose requests go to the canary (at most 16).
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object_list")]
-    pub match_: Option<Value>,
-    /// Traffic mirroring (not supported yet).
+    #[schemars(length(max = 16))]
+    pub match_: Option<Vec<super::http_match::HttpMatchRequest>>,
+    /// Blue/green: mirror the primary's requests to the canary during the iterations.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mirror: bool,
-    /// Weight of the mirrored traffic (not supported yet).
+    /// Percent of the primary's requests mirrored; default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub mirror_weight: Option<i32>,
-    /// Percent of the primary's updated replicas that must be available (not supported yet).
+    /// Percent of the primary's updated replicas that must be available; default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub primary_ready_threshold: Option<i32>,
-    /// Percent of the canary's updated replicas that must be available (not supported yet).
+    /// Percent of the canary's updated replicas that must be available; default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub canary_ready_threshold: Option<i32>,
-    /// Session affinity (not supported yet).
+    /// Cookie-based session affinity of the weighted canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object")]
-    pub session_affinity: Option<Value>,
+    pub session_affinity: Option<super::session_affinity::SessionAffinity>,
     /// Metric checks run at every step (at most 32).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]

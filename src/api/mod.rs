@@ -15,9 +15,13 @@ mod autoscaler;
 #[allow(unreachable_pub)]
 mod canary;
 pub mod duration;
+#[allow(unreachable_pub)]
+mod http_match;
 mod metric_template;
 mod refs;
 mod schema;
+#[allow(unreachable_pub)]
+mod session_affinity;
 mod status;
 mod vocabulary;
 #[allow(unreachable_pub)]
@@ -30,8 +34,10 @@ pub use alert_provider::{
 pub use autoscaler::{AutoscalerKind, AutoscalerRef, ScalerReplicas};
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
+pub use http_match::{HttpMatchRequest, StringMatch};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use refs::TemplateRef;
+pub use session_affinity::{DEFAULT_SESSION_MAX_AGE, SessionAffinity};
 pub use status::*;
 pub use vocabulary::{conditions, reasons};
 pub use webhook::*;

@@ -74,9 +74,16 @@ pub struct CanaryStatus {
     /// Failed checks of the current run.
     #[serde(default)]
     pub failed_checks: i32,
-    /// Iterations of the current run (A/B and blue/green; unused yet).
+    /// A/B testing and blue/green: the iteration under way (1-based; 0 before the analysis
+    /// starts and after a rollback).
     #[serde(default)]
     pub iterations: i32,
+    /// Session affinity: the canary's cookie (`name=value`) of the current run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity_cookie: Option<String>,
+    /// Session affinity: the cookie of the last run, expired on the clients that send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_session_affinity_cookie: Option<String>,
     /// Revision hash of the target's pod template last seen by the analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied_spec: Option<String>,

@@ -31,6 +31,8 @@ pub mod reasons {
     pub const FAILED: &str = "Failed";
     pub const PROMOTE: &str = "Promote";
     pub const ROUTE_PRIMARY: &str = "RoutePrimary";
+    /// Blue/green: all traffic moved to the canary before promotion.
+    pub const ROUTE_CANARY: &str = "RouteCanary";
     pub const SUCCEEDED: &str = "Succeeded";
     pub const PROMOTION_FAILED: &str = "PromotionFailed";
     pub const INVALID_SPEC: &str = "InvalidSpec";
@@ -57,6 +59,7 @@ pub mod reasons {
         FAILED,
         PROMOTE,
         ROUTE_PRIMARY,
+        ROUTE_CANARY,
         SUCCEEDED,
         PROMOTION_FAILED,
         INVALID_SPEC,

@@ -144,7 +144,7 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     );
     let unsupported = decide::unsupported_fields(&canary.spec);
     let status = canary.status.clone().unwrap_or_default();
-    let mut obs = snap.observation();
+    let mut obs = snap.observation(observe::ReadyThresholds::of(&canary.spec));
     let decide_now = |obs: &decide::Observation| {
         decide::decide(
             &who,

@@ -4,13 +4,49 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 
+use crate::api::CanarySpec;
 use crate::build::REVISION;
 use crate::decide::{Rollout, Workload};
 use crate::revision::revision_hash;
 
+/// The percent of updated replicas that must be available for the primary and for the
+/// canary to count as ready (`analysis.primaryReadyThreshold`, `canaryReadyThreshold`;
+/// Flagger's default 100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyThresholds {
+    pub primary: i32,
+    pub canary: i32,
+}
+
+impl ReadyThresholds {
+    pub fn of(spec: &CanarySpec) -> ReadyThresholds {
+        let a = spec.analysis.as_ref();
+        let pick = |v: Option<i32>| v.unwrap_or(100).clamp(0, 100);
+        ReadyThresholds {
+            primary: pick(a.and_then(|a| a.primary_ready_threshold)),
+            canary: pick(a.and_then(|a| a.canary_ready_threshold)),
+        }
+    }
+}
+
+impl Default for ReadyThresholds {
+    fn default() -> Self {
+        ReadyThresholds {
+            primary: 100,
+            canary: 100,
+        }
+    }
+}
+
 /// How far a Deployment's rollout has got, the way `kubectl rollout status` and Flagger
 /// judge it. A Deployment scaled to zero serves nothing, so it is not ready.
 pub fn rollout(d: &Deployment) -> Rollout {
+    rollout_with(d, 100)
+}
+
+/// [`rollout`] with a ready threshold: complete once `threshold` percent of the updated
+/// replicas are available (rounded down, as Flagger does), the others may still start.
+pub fn rollout_with(d: &Deployment, threshold: i32) -> Rollout {
     let name = d.metadata.name.as_deref().unwrap_or("");
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let Some(st) = &d.status else {
@@ -50,10 +86,18 @@ pub fn rollout(d: &Deployment) -> Rollout {
             replicas - updated
         ));
     }
-    if available < updated {
-        return Rollout::InProgress(format!(
-            "waiting for rollout to finish: {available} of {updated} updated replicas are available"
-        ));
+    let needed = (i64::from(updated) * i64::from(threshold.clamp(0, 100)) / 100) as i32;
+    if available < needed {
+        let message = if threshold >= 100 {
+            format!(
+                "waiting for rollout to finish: {available} of {updated} updated replicas are available"
+            )
+        } else {
+            format!(
+                "waiting for rollout to finish: {available} of {updated} (readyThreshold {threshold}%) updated replicas are available"
+            )
+        };
+        return Rollout::InProgress(message);
     }
     Rollout::Complete
 }
@@ -74,17 +118,17 @@ pub fn target_revision(d: &Deployment) -> String {
     revision_hash(&d.spec.as_ref().map(|s| &s.template))
 }
 
-pub fn target(d: &Deployment) -> Workload {
+pub fn target(d: &Deployment, threshold: i32) -> Workload {
     Workload {
         revision: target_revision(d),
         replicas: replicas(d),
-        rollout: rollout(d),
+        rollout: rollout_with(d, threshold),
         serving: serving(d),
     }
 }
 
 /// The primary's revision is the one it was copied from, kept in an annotation.
-pub fn primary(d: &Deployment) -> Workload {
+pub fn primary(d: &Deployment, threshold: i32) -> Workload {
     let revision = d
         .metadata
         .annotations
@@ -95,7 +139,7 @@ pub fn primary(d: &Deployment) -> Workload {
     Workload {
         revision,
         replicas: replicas(d),
-        rollout: rollout(d),
+        rollout: rollout_with(d, threshold),
         serving: serving(d),
     }
 }
@@ -172,5 +216,37 @@ mod tests {
             {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}),
         );
         assert!(matches!(rollout(&d), Rollout::Failed(_)));
+    }
+
+    #[test]
+    fn a_ready_threshold_counts_part_of_the_updated_replicas() {
+        let half = deployment(
+            4,
+            json!({"observedGeneration": 2, "replicas": 4, "updatedReplicas": 4, "availableReplicas": 2}),
+        );
+        assert_eq!(rollout_with(&half, 50), Rollout::Complete);
+        assert_eq!(
+            rollout_with(&half, 75),
+            Rollout::InProgress(
+                "waiting for rollout to finish: 2 of 4 (readyThreshold 75%) updated replicas are available".into()
+            )
+        );
+        assert!(
+            matches!(rollout(&half), Rollout::InProgress(_)),
+            "default 100"
+        );
+        let spec: CanarySpec = serde_json::from_value(json!({
+            "targetRef": {"kind": "Deployment", "name": "podinfo"},
+            "service": {"port": 80},
+            "analysis": {"stepWeight": 10, "canaryReadyThreshold": 50},
+        }))
+        .unwrap();
+        assert_eq!(
+            ReadyThresholds::of(&spec),
+            ReadyThresholds {
+                primary: 100,
+                canary: 50
+            }
+        );
     }
 }

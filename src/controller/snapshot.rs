@@ -62,10 +62,16 @@ impl Snapshot {
     }
 
     /// What the decision needs to know of the workloads.
-    pub fn observation(&self) -> Observation {
+    pub fn observation(&self, ready: observe::ReadyThresholds) -> Observation {
         Observation {
-            target: self.target.as_deref().map(observe::target),
-            primary: self.primary.as_deref().map(observe::primary),
+            target: self
+                .target
+                .as_deref()
+                .map(|d| observe::target(d, ready.canary)),
+            primary: self
+                .primary
+                .as_deref()
+                .map(|d| observe::primary(d, ready.primary)),
             inputs: Default::default(),
             autoscaler_problem: self.autoscalers.problem.clone(),
         }

@@ -14,12 +14,14 @@
 //! [`inputs`] (what a step asks to be gathered: metrics now) and [`verdict`] (judging
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
+mod affinity;
 pub mod inputs;
 pub mod plan;
 mod promotion;
 mod run;
 mod settings;
 pub mod strategy;
+mod strategy_check;
 mod unsupported;
 pub mod verdict;
 
@@ -32,8 +34,8 @@ use crate::api::{CanaryStatus, Phase, conditions, reasons};
 use crate::build::PRIMARY_SUFFIX;
 pub use inputs::{Inputs, Measurement, Request};
 pub use plan::Plan;
-pub use settings::{Provider, Settings, SpecError, TargetKind};
-pub use strategy::{Strategy, TrafficSplit};
+pub use settings::{Provider, Settings, SpecError, StrategyKind, TargetKind};
+pub use strategy::{After, Strategy, TrafficSplit};
 pub use unsupported::unsupported_fields;
 pub use verdict::Outcome;
 

@@ -38,7 +38,11 @@ pub fn plan(
     Plan {
         copy_to_primary: copy,
         apex_on_primary: apex_on_primary(status),
-        split: strategy.split(routed_weight(status, target, primary)),
+        split: strategy.split(
+            status,
+            routed_weight(status, target, primary),
+            target.serving,
+        ),
         canary_replicas: canary_replicas(status, target, primary),
         canary_in_use: canary_in_use(status),
     }

@@ -117,6 +117,7 @@ impl Step<'_> {
         }
         self.set_phase(Phase::Succeeded);
         self.status.canary_weight = 0;
+        self.end_session();
         self.status.last_promoted_spec = self.status.last_applied_spec.clone();
         self.promoted(
             conditions::TRUE,

@@ -70,6 +70,7 @@ impl Step<'_> {
     /// runs it, so there is nothing to analyse; traffic returns to the primary.
     fn reverted(&mut self) -> Next {
         self.set_phase(Phase::Succeeded);
+        self.end_session();
         self.status.canary_weight = 0;
         self.status.waiting_since = None;
         self.status.last_applied_spec = self.status.last_promoted_spec.clone();
@@ -147,7 +148,8 @@ impl Step<'_> {
                 reasons::START_ANALYSIS,
                 format!("Starting canary analysis for {}", self.who.target()),
             );
-            return self.advance(settings, strategy.first_weight());
+            self.begin_session(settings);
+            return self.step_to(settings, &strategy, strategy.first());
         }
         let started = self.status.step_started_at.unwrap_or(self.now);
         let due = started + settings.interval;
@@ -168,10 +170,43 @@ impl Step<'_> {
         if !failed.is_empty() {
             return self.failed_check(settings, failed);
         }
-        match strategy.next_weight(self.status.canary_weight) {
-            Some(w) => self.advance(settings, w),
-            None => self.promote(),
+        let after = strategy.after(&self.status);
+        self.step_to(settings, &strategy, after)
+    }
+
+    fn step_to(&mut self, settings: &Settings, strategy: &Strategy<'_>, after: After) -> Next {
+        match after {
+            After::Weight(w) => self.advance(settings, w),
+            After::Iteration(i) => self.iterate(settings, strategy, i),
+            After::Promote => {
+                if strategy.switches_at_promotion() {
+                    self.status.canary_weight = 100;
+                    self.normal(
+                        reasons::ROUTE_CANARY,
+                        "Routing all traffic to canary".into(),
+                    );
+                }
+                self.promote()
+            }
         }
+    }
+
+    /// Starts iteration `i` (1-based): the previous one passed its checks.
+    fn iterate(&mut self, settings: &Settings, strategy: &Strategy<'_>, i: i32) -> Next {
+        self.status.iterations = i;
+        self.status.step_started_at = Some(self.now);
+        if i > 1 {
+            let total = strategy.iterations().unwrap_or(i);
+            self.normal(
+                reasons::ADVANCE,
+                format!(
+                    "Advance {} canary iteration {}/{total}",
+                    self.who.canary(),
+                    i - 1
+                ),
+            );
+        }
+        Next::At(self.now + settings.interval)
     }
 
     fn advance(&mut self, settings: &Settings, weight: i32) -> Next {
@@ -209,6 +244,8 @@ impl Step<'_> {
         );
         self.set_phase(Phase::Failed);
         self.status.canary_weight = 0;
+        self.status.iterations = 0;
+        self.end_session();
         self.status.waiting_since = None;
         self.promoted(
             conditions::FALSE,

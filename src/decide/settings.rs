@@ -5,8 +5,12 @@
 use std::time::Duration;
 
 use super::Strategy;
+use super::strategy_check::strategy_kind;
 use crate::api::duration::MAX_INTERVAL;
-use crate::api::{CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration};
+use crate::api::{
+    CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, SessionAffinity,
+    parse_duration,
+};
 
 /// The router that shifts a Canary's traffic, from `spec.provider` or `--mesh-provider`.
 /// Each value has one module under `crate::router`.
@@ -63,6 +67,24 @@ pub struct Settings {
     pub promotion_step: i32,
     pub progress_deadline: Duration,
     pub skip_analysis: bool,
+    /// How the runs move traffic (checked against the spec's other fields).
+    pub kind: StrategyKind,
+    /// Session affinity of the weighted canary.
+    pub affinity: Option<SessionAffinity>,
+}
+
+/// The strategy a spec asks for, with what it needs; [`Settings::strategy`] lends it out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrategyKind {
+    Canary,
+    AbTesting {
+        iterations: i32,
+        matches: serde_json::Value,
+    },
+    BlueGreen {
+        iterations: i32,
+        mirror: Option<i32>,
+    },
 }
 
 /// What makes a spec unusable; reported on the Canary, never retried until the spec changes.
@@ -103,6 +125,8 @@ impl Settings {
                 promotion_step: 0,
                 progress_deadline: Duration::from_secs(deadline as u64),
                 skip_analysis: true,
+                kind: StrategyKind::Canary,
+                affinity: None,
             });
         };
         let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
@@ -119,11 +143,15 @@ impl Settings {
             });
         }
         let threshold = analysis.threshold.filter(|t| *t > 0).unwrap_or(1);
-        let steps = steps(
-            analysis.step_weight,
-            analysis.step_weights.as_deref(),
-            analysis.max_weight,
-        )?;
+        let kind = strategy_kind(analysis)?;
+        let steps = match kind {
+            StrategyKind::Canary => steps(
+                analysis.step_weight,
+                analysis.step_weights.as_deref(),
+                analysis.max_weight,
+            )?,
+            _ => vec![100],
+        };
         Ok(Settings {
             provider,
             interval: interval.max(min_interval),
@@ -132,12 +160,30 @@ impl Settings {
             promotion_step: analysis.step_weight_promotion.unwrap_or(0).clamp(0, 100),
             progress_deadline: Duration::from_secs(deadline as u64),
             skip_analysis: spec.skip_analysis,
+            kind,
+            affinity: analysis.session_affinity.clone(),
         })
     }
 
-    /// The strategy of the runs: today always the weighted canary over `steps`.
+    /// The strategy of the runs.
     pub fn strategy(&self) -> Strategy<'_> {
-        Strategy::Canary { steps: &self.steps }
+        match &self.kind {
+            StrategyKind::Canary => Strategy::Canary {
+                steps: &self.steps,
+                affinity: self.affinity.as_ref(),
+            },
+            StrategyKind::AbTesting {
+                iterations,
+                matches,
+            } => Strategy::AbTesting {
+                iterations: *iterations,
+                matches,
+            },
+            StrategyKind::BlueGreen { iterations, mirror } => Strategy::BlueGreen {
+                iterations: *iterations,
+                mirror: *mirror,
+            },
+        }
     }
 }
 
@@ -166,7 +212,7 @@ fn steps(
     if step <= 0 {
         return Err(SpecError::Analysis {
             field: "stepWeight",
-            message: "must be greater than 0 when stepWeights is not set (iterations are not supported yet)".into(),
+            message: "must be greater than 0 when neither stepWeights nor iterations is set".into(),
         });
     }
     let mut out: Vec<i32> = (1..).map(|i| i * step).take_while(|w| *w < cap).collect();

@@ -24,19 +24,12 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
     flag(s.mirror.is_some(), "service.mirror");
     flag(s.unmanaged_metadata.is_some(), "service.unmanagedMetadata");
     if let Some(a) = &spec.analysis {
-        flag(a.iterations.is_some_and(|i| i > 0), "analysis.iterations");
-        flag(a.match_.is_some(), "analysis.match");
-        flag(a.mirror, "analysis.mirror");
-        flag(a.mirror_weight.is_some(), "analysis.mirrorWeight");
         flag(
-            a.primary_ready_threshold.is_some(),
-            "analysis.primaryReadyThreshold",
+            a.session_affinity
+                .as_ref()
+                .is_some_and(|s| s.has_unimplemented()),
+            "analysis.sessionAffinity (primaryCookieName and cookie attributes)",
         );
-        flag(
-            a.canary_ready_threshold.is_some(),
-            "analysis.canaryReadyThreshold",
-        );
-        flag(a.session_affinity.is_some(), "analysis.sessionAffinity");
         flag(!a.webhooks.is_empty(), "analysis.webhooks");
         flag(!a.alerts.is_empty(), "analysis.alerts");
     }

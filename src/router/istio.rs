@@ -56,7 +56,7 @@ impl Router for Istio {
             canary,
         );
         let mut out = destination_rules(canary);
-        out.push(virtual_service(canary, split.canary, original.as_deref()));
+        out.push(virtual_service(canary, split, original.as_deref()));
         out
     }
 
@@ -112,9 +112,10 @@ pub fn destination_rules(canary: &Canary) -> Vec<Desired> {
         .collect()
 }
 
-/// The VirtualService routing `100 - canary_weight`/`canary_weight` percent to the two
-/// Services. `original` is the saved spec of a pre-existing VirtualService serin took over.
-pub fn virtual_service(canary: &Canary, canary_weight: i32, original: Option<&str>) -> Desired {
+/// The VirtualService for a split: the A/B match routes first (matched requests to the
+/// canary), then the weighted default route, with the mirror when the split has one.
+/// `original` is the saved spec of a pre-existing VirtualService serin took over.
+pub fn virtual_service(canary: &Canary, split: &TrafficSplit, original: Option<&str>) -> Desired {
     let names = Names::of(canary);
     let s = &canary.spec.service;
     let mut hosts: Vec<String> = s.hosts.clone();
@@ -126,13 +127,97 @@ pub fn virtual_service(canary: &Canary, canary_weight: i32, original: Option<&st
     } else {
         s.gateways.clone()
     };
-    let canary_weight = canary_weight.clamp(0, 100);
-    let mut route = json!({
-        "route": [
+    let canary_weight = split.canary.clamp(0, 100);
+    let mut http = Vec::new();
+    if let Some(matches) = &split.matches {
+        let mut ab = route_of(
+            canary,
+            json!([
+                { "destination": { "host": names.apex_primary }, "weight": 0 },
+                { "destination": { "host": names.apex_canary }, "weight": 100 },
+            ]),
+        );
+        ab["match"] = merge_matches(matches, s.match_.as_ref());
+        http.push(ab);
+    }
+    let affinity = split.session_affinity.as_ref();
+    if let Some(cookie) = affinity.and_then(|a| a.canary_cookie.as_ref()) {
+        // Users holding the run's cookie stay on the canary.
+        let mut sticky = route_of(
+            canary,
+            json!([
+                { "destination": { "host": names.apex_primary }, "weight": 0 },
+                { "destination": { "host": names.apex_canary }, "weight": 100 },
+            ]),
+        );
+        sticky["match"] = merge_matches(&cookie_match(cookie), s.match_.as_ref());
+        http.push(sticky);
+    }
+    if let Some(cookie) = affinity.and_then(|a| a.expired_cookie.as_ref()) {
+        // A finished run's cookie: its holders go to the primary and lose the cookie.
+        let mut expire = route_of(
+            canary,
+            json!([{
+                "destination": { "host": names.apex_primary },
+                "weight": 100,
+                "headers": set_cookie(&format!("{cookie}; Max-Age=-1")),
+            }]),
+        );
+        expire["match"] = merge_matches(&cookie_match(cookie), s.match_.as_ref());
+        http.push(expire);
+    }
+    let mut route = route_of(
+        canary,
+        json!([
             { "destination": { "host": names.apex_primary }, "weight": 100 - canary_weight },
             { "destination": { "host": names.apex_canary }, "weight": canary_weight },
-        ]
+        ]),
+    );
+    if let Some(a) = affinity
+        && let Some(cookie) = &a.canary_cookie
+    {
+        route["route"][1]["headers"] =
+            set_cookie(&format!("{cookie}; Max-Age={}", a.max_age_seconds));
+    }
+    if let Some(m) = &split.mirror {
+        route["mirror"] = json!({ "host": names.apex_canary });
+        route["mirrorPercentage"] = json!({ "value": f64::from(m.percent.clamp(0, 100)) });
+    }
+    http.push(route);
+    let mut m = build::meta(canary, &names.apex, s.apex.as_ref());
+    if let (Some(orig), Some(ann)) = (original, m.annotations.as_mut()) {
+        ann.insert(build::ORIGINAL.into(), orig.to_string());
+    }
+    let value = json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": VIRTUAL_SERVICE,
+        "metadata": m,
+        "spec": { "hosts": hosts, "gateways": gateways, "http": http },
     });
+    build::stamp(resource(VIRTUAL_SERVICE), &m, value)
+}
+
+/// A response header operation that sets `cookie` (with its attributes) on the client.
+fn set_cookie(cookie: &str) -> serde_json::Value {
+    json!({ "response": { "add": { "Set-Cookie": cookie } } })
+}
+
+/// The match of requests carrying `cookie` (`name=value`) in their `cookie` header.
+fn cookie_match(cookie: &str) -> serde_json::Value {
+    let mut escaped = String::with_capacity(cookie.len());
+    for c in cookie.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    json!([{ "headers": { "cookie": { "regex": format!("^(.*?;)?({escaped})(;.*)?$") } } }])
+}
+
+/// One http route with the spec's route settings (match, retries, headers, CORS, timeout).
+fn route_of(canary: &Canary, destinations: serde_json::Value) -> serde_json::Value {
+    let s = &canary.spec.service;
+    let mut route = json!({ "route": destinations });
     for (key, field) in [
         ("match", &s.match_),
         ("retries", &s.retries),
@@ -146,17 +231,33 @@ pub fn virtual_service(canary: &Canary, canary_weight: i32, original: Option<&st
     if let Some(t) = &s.timeout {
         route["timeout"] = json!(t);
     }
-    let mut m = build::meta(canary, &names.apex, s.apex.as_ref());
-    if let (Some(orig), Some(ann)) = (original, m.annotations.as_mut()) {
-        ann.insert(build::ORIGINAL.into(), orig.to_string());
+    route
+}
+
+/// The A/B matches, each narrowed by every match of `service.match` (as Flagger merges
+/// them): a request reaches the canary only if the Service's route would take it at all.
+/// An A/B condition wins over a Service condition on the same key.
+fn merge_matches(ab: &serde_json::Value, service: Option<&serde_json::Value>) -> serde_json::Value {
+    let ab: Vec<&serde_json::Value> = ab
+        .as_array()
+        .map(|l| l.iter().collect())
+        .unwrap_or_default();
+    let Some(service) = service.and_then(|v| v.as_array()).filter(|l| !l.is_empty()) else {
+        return json!(ab);
+    };
+    let mut out = Vec::new();
+    for a in &ab {
+        for s in service {
+            let mut merged = s.clone();
+            if let (Some(into), Some(from)) = (merged.as_object_mut(), a.as_object()) {
+                for (k, v) in from {
+                    into.insert(k.clone(), v.clone());
+                }
+            }
+            out.push(merged);
+        }
     }
-    let value = json!({
-        "apiVersion": format!("{GROUP}/{VERSION}"),
-        "kind": VIRTUAL_SERVICE,
-        "metadata": m,
-        "spec": { "hosts": hosts, "gateways": gateways, "http": [route] },
-    });
-    build::stamp(resource(VIRTUAL_SERVICE), &m, value)
+    json!(out)
 }
 
 #[cfg(test)]

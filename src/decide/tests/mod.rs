@@ -4,6 +4,7 @@
 mod promotion;
 mod run;
 mod spec;
+mod strategies;
 
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ fn settings() -> Settings {
         promotion_step: 0,
         progress_deadline: Duration::from_secs(600),
         skip_analysis: false,
+        kind: StrategyKind::Canary,
+        affinity: None,
     }
 }
 
