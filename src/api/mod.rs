@@ -14,6 +14,8 @@ mod alert_provider;
 #[allow(unreachable_pub)]
 mod canary;
 pub mod duration;
+#[allow(unreachable_pub)]
+mod gateway;
 mod metric_template;
 mod schema;
 mod status;
@@ -27,6 +29,7 @@ pub use alert_provider::{
 };
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
+pub use gateway::GatewayRef;
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use status::*;
 pub use vocabulary::{conditions, reasons};

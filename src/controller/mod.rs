@@ -12,6 +12,7 @@ mod error;
 mod finalize;
 pub mod gather;
 mod invalid;
+mod kinds;
 pub mod observe;
 mod pending;
 mod record;
@@ -40,7 +41,7 @@ use crate::router::{self, Router};
 use crate::telemetry::Telemetry;
 pub use error::{Backoff, Category, Error};
 use snapshot::Snapshot;
-pub use watches::{Watches, run, start};
+pub use watches::{Watches, run, start, start_with};
 
 /// What `serin run` was told.
 #[derive(Debug, Clone)]

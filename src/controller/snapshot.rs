@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub services: BTreeMap<String, Arc<Service>>,
     /// The router's objects named like the apex, `-primary` and `-canary` Services.
     pub routing: RoutingObjects,
+    /// The router's word on whether its objects carry traffic yet.
+    pub route_not_accepted: Option<String>,
 }
 
 impl Snapshot {
@@ -50,11 +52,13 @@ impl Snapshot {
                 }
             }
         }
+        let route_not_accepted = router.and_then(|r| r.not_accepted(canary, &routing));
         Snapshot {
             target: deployment(&names.target),
             primary: deployment(&names.primary),
             services,
             routing,
+            route_not_accepted,
         }
     }
 
@@ -64,6 +68,7 @@ impl Snapshot {
             target: self.target.as_deref().map(observe::target),
             primary: self.primary.as_deref().map(observe::primary),
             inputs: Default::default(),
+            route_not_accepted: self.route_not_accepted.clone(),
         }
     }
 

@@ -17,6 +17,7 @@
 pub mod inputs;
 pub mod plan;
 mod promotion;
+mod routing;
 mod run;
 mod settings;
 pub mod strategy;
@@ -67,6 +68,9 @@ pub struct Observation {
     pub primary: Option<Workload>,
     /// What was gathered because the decision asked for it ([`Next::Gather`]).
     pub inputs: Inputs,
+    /// Why the router's objects do not carry traffic yet (a parent has not accepted the
+    /// route); the run holds its weight until this is None.
+    pub route_not_accepted: Option<String>,
 }
 
 /// Who the Canary is, for messages.

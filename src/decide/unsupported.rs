@@ -21,7 +21,6 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
     flag(s.headless, "service.headless");
     flag(s.rewrite.is_some(), "service.rewrite");
     flag(s.delegation, "service.delegation");
-    flag(s.gateway_refs.is_some(), "service.gatewayRefs");
     flag(s.mirror.is_some(), "service.mirror");
     flag(s.unmanaged_metadata.is_some(), "service.unmanagedMetadata");
     if let Some(a) = &spec.analysis {

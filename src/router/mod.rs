@@ -12,6 +12,7 @@
 //! router's kinds are plain [`ApiResource`]s watched as dynamic objects. A router is chosen
 //! per Canary (`spec.provider`), so a `&'static dyn Router` is all a reconcile carries.
 
+pub mod gatewayapi;
 pub mod istio;
 
 use std::collections::BTreeMap;
@@ -74,12 +75,19 @@ pub trait Router: Send + Sync {
 
     /// The RBAC rules its kinds need.
     fn rbac(&self) -> &'static [Rule];
+
+    /// Why the routing objects do not carry traffic yet (e.g. a Gateway refused the
+    /// route), or None when they do or the router cannot tell.
+    fn not_accepted(&self, _canary: &Canary, _observed: &RoutingObjects) -> Option<String> {
+        None
+    }
 }
 
 /// The router of a provider.
 pub fn for_provider(provider: Provider) -> &'static dyn Router {
     match provider {
         Provider::Istio => &istio::Istio,
+        Provider::GatewayApi => &gatewayapi::GatewayApi,
     }
 }
 

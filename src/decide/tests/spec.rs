@@ -51,6 +51,7 @@ fn unsupported_fields_are_reported_once() {
         target: Some(ready("v1")),
         primary: Some(ready("v1")),
         inputs: Inputs::default(),
+        route_not_accepted: None,
     };
     let d = decide(
         &who(),
