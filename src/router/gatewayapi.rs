@@ -32,6 +32,20 @@ const SUCCESS_RATE_QUERY: &str = r#"sum(rate(istio_requests_total{reporter=~"des
 /// The builtin P99 latency in milliseconds, from the same family.
 const DURATION_QUERY: &str = r#"histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{reporter=~"destination|waypoint",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))"#;
 
+/// Canary annotation choosing the builtin queries of the Gateway API router: `istio` (the
+/// default: Istio sidecar or ambient, and any implementation exporting Istio's metrics) or
+/// `envoy` (Envoy-based gateways such as Envoy Gateway and Contour).
+pub const METRICS_ANNOTATION: &str = "serin.dev/gateway-api-metrics";
+
+/// The builtin success rate from Envoy's upstream cluster stats. Envoy-based
+/// implementations name the cluster of a backend Service after its namespace, name and
+/// port (`<namespace>_<service>_<port>` in Contour, `<namespace>/<service>/<port>` style
+/// elsewhere), so the canary Service's cluster is matched by those parts.
+const ENVOY_SUCCESS_RATE_QUERY: &str = r#"sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~".*{{ namespace }}[_/]{{ target }}-canary[_/].*",envoy_response_code!~"5.*"}[{{ interval }}])) / sum(rate(envoy_cluster_upstream_rq{envoy_cluster_name=~".*{{ namespace }}[_/]{{ target }}-canary[_/].*"}[{{ interval }}])) * 100"#;
+
+/// The builtin P99 latency in milliseconds from Envoy's upstream request time histogram.
+const ENVOY_DURATION_QUERY: &str = r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~".*{{ namespace }}[_/]{{ target }}-canary[_/].*"}[{{ interval }}])) by (le))"#;
+
 const RULES: &[Rule] = &[Rule {
     api_groups: &[GROUP],
     resources: &["httproutes", "grpcroutes"],
@@ -85,10 +99,16 @@ impl Router for GatewayApi {
         }]
     }
 
-    fn builtin_query(&self, metric: &str) -> Option<&'static str> {
-        match metric {
-            SUCCESS_RATE => Some(SUCCESS_RATE_QUERY),
-            DURATION => Some(DURATION_QUERY),
+    fn builtin_query(&self, canary: &Canary, metric: &str) -> Option<&'static str> {
+        let envoy = canary
+            .annotations()
+            .get(METRICS_ANNOTATION)
+            .is_some_and(|v| v == "envoy");
+        match (metric, envoy) {
+            (SUCCESS_RATE, false) => Some(SUCCESS_RATE_QUERY),
+            (DURATION, false) => Some(DURATION_QUERY),
+            (SUCCESS_RATE, true) => Some(ENVOY_SUCCESS_RATE_QUERY),
+            (DURATION, true) => Some(ENVOY_DURATION_QUERY),
             _ => None,
         }
     }

@@ -70,8 +70,9 @@ pub trait Router: Send + Sync {
     /// On deletion (with `revertOnDeletion`): what to write back to objects serin took over.
     fn restore(&self, canary: &Canary, observed: &RoutingObjects) -> Vec<Restore>;
 
-    /// The query template of a builtin metric (`request-success-rate`, `request-duration`).
-    fn builtin_query(&self, metric: &str) -> Option<&'static str>;
+    /// The query template of a builtin metric (`request-success-rate`, `request-duration`)
+    /// for `canary` (a router may offer one set of queries per implementation).
+    fn builtin_query(&self, canary: &Canary, metric: &str) -> Option<&'static str>;
 
     /// The RBAC rules its kinds need.
     fn rbac(&self) -> &'static [Rule];

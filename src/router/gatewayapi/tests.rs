@@ -215,14 +215,32 @@ fn the_route_serves_only_once_its_parent_accepted_it() {
 }
 
 #[test]
-fn builtin_queries_and_rbac_name_gateway_api() {
+fn builtin_queries_per_implementation_and_rbac() {
+    let c = gateway_canary();
+    let q = |c: &Canary, m: &str| GatewayApi.builtin_query(c, m);
     assert!(
-        GatewayApi
-            .builtin_query("request-success-rate")
+        q(&c, "request-success-rate")
             .unwrap()
             .contains("istio_requests_total")
     );
-    assert!(GatewayApi.builtin_query("request-duration").is_some());
-    assert!(GatewayApi.builtin_query("other").is_none());
+    assert!(
+        q(&c, "request-duration")
+            .unwrap()
+            .contains("istio_request_duration")
+    );
+    assert!(q(&c, "other").is_none());
+    let mut envoy = gateway_canary();
+    envoy.metadata.annotations =
+        Some([(METRICS_ANNOTATION.to_string(), "envoy".to_string())].into());
+    assert!(
+        q(&envoy, "request-success-rate")
+            .unwrap()
+            .contains("envoy_cluster_upstream_rq{")
+    );
+    assert!(
+        q(&envoy, "request-duration")
+            .unwrap()
+            .contains("envoy_cluster_upstream_rq_time_bucket")
+    );
     assert_eq!(GatewayApi.rbac()[0].api_groups, &[GROUP]);
 }
