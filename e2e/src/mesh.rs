@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod classes;
 pub mod clients;
 pub mod crds;
+pub mod envoy;
 pub mod gateway;
 pub mod load;
 pub mod matching;

@@ -234,12 +234,25 @@ async fn gw4_grpc_route_promotes() {
     let service = |_: &str| {
         "    port: 9898\n    portName: grpc\n    gatewayRefs:\n    - name: podinfo\n      kind: Service\n      group: \"\"\n".to_string()
     };
-    let s = initialized("gw-grpc", service, "").await;
+    let s = Scenario::new("gw-grpc").await;
+    s.apply(&podinfo("6.0.0", &[]));
+    // Envoy Gateway routes gRPC too: the builtin metrics come from Envoy's cluster stats.
+    let envoy = "  name: podinfo\n  annotations:\n    serin.dev/gateway-api-metrics: envoy\n";
+    s.apply(&canary(&service(&s.ns), "").replacen("  name: podinfo\n", envoy, 1));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
     assert_eq!(weights(&s, "grpcroute"), "100 0");
     assert!(kubectl_result(&["get", "-n", &s.ns, "httproute/podinfo"], None).is_err());
     s.apply(&podinfo("6.0.1", &[]));
     let seen = weights_until(&s, "grpcroute", Phase::Succeeded, 120).await;
     assert!(seen.contains("60 40"), "weights seen {seen:?}");
+    let st = s.status("podinfo").await;
+    let sr = st
+        .metrics
+        .iter()
+        .find(|m| m.name == "request-success-rate")
+        .expect("measured");
+    assert!(sr.query.contains("envoy_cluster_upstream_rq{"), "{sr:?}");
+    assert!(sr.value.is_some_and(|v| v > 99.0), "{sr:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
