@@ -52,6 +52,8 @@ pub struct Config {
     pub min_interval: Duration,
     /// Watch one namespace, or all when None.
     pub namespace: Option<String>,
+    /// The routers whose kinds serin watches (and has RBAC for): `--routers`.
+    pub routers: Vec<crate::decide::Provider>,
 }
 
 /// Shared state of every reconcile: the client, the caches, the recorder.

@@ -177,7 +177,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = config.namespace.clone();
-    let kinds = super::kinds::served_routing_kinds(&client).await;
+    let kinds = super::kinds::served_routing_kinds(&client, &config.routers).await;
     let (ctx, mut watches) = start_with(client.clone(), config, telemetry, metrics, kinds);
     // Decoding through the guard: one undecodable Canary is reported and skipped instead
     // of failing the whole list (and with it every other Canary and the start).

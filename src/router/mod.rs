@@ -92,10 +92,32 @@ pub fn for_provider(provider: Provider) -> &'static dyn Router {
     }
 }
 
+/// The providers named in `--routers` (`istio`, `gatewayapi`; Flagger's provider names
+/// are accepted too), each once; an unknown name is an error that lists the known ones.
+pub fn parse_routers(names: &[String]) -> Result<Vec<Provider>, String> {
+    let mut out = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let p = match name {
+            "gatewayapi" => Provider::GatewayApi,
+            other => Provider::parse(other)
+                .map_err(|_| format!("unknown router {other:?}: serin has istio and gatewayapi"))?,
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// The routing kinds of every provider serin implements, each once.
 pub fn all_kinds() -> Vec<ApiResource> {
+    kinds_of(Provider::ALL)
+}
+
+/// The routing kinds of `providers`, each once.
+pub fn kinds_of(providers: &[Provider]) -> Vec<ApiResource> {
     let mut out: Vec<ApiResource> = Vec::new();
-    for p in Provider::ALL {
+    for p in providers {
         for k in for_provider(*p).kinds() {
             if !out
                 .iter()
@@ -110,7 +132,12 @@ pub fn all_kinds() -> Vec<ApiResource> {
 
 /// The RBAC rules of every provider's routing kinds.
 pub fn rbac_rules() -> Vec<Rule> {
-    Provider::ALL
+    rbac_rules_of(Provider::ALL)
+}
+
+/// The RBAC rules of the routing kinds of `providers`.
+pub fn rbac_rules_of(providers: &[Provider]) -> Vec<Rule> {
+    providers
         .iter()
         .flat_map(|p| for_provider(*p).rbac().iter().cloned())
         .collect()
