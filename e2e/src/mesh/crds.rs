@@ -90,7 +90,7 @@ pub async fn install_istio_crds(client: Client) -> anyhow::Result<()> {
 pub async fn install(client: Client, crds: Vec<CustomResourceDefinition>) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for crd in crds.iter().cloned() {
+    for crd in &crds {
         let name = crd.name_any();
         if let Some(existing) = api.get_opt(&name).await? {
             let ours = existing
@@ -102,7 +102,7 @@ pub async fn install(client: Client, crds: Vec<CustomResourceDefinition>) -> any
                 continue;
             }
         }
-        api.patch(&name, &params, &Patch::Apply(&crd)).await?;
+        api.patch(&name, &params, &Patch::Apply(crd)).await?;
     }
     for crd in &crds {
         let name = crd.name_any();

@@ -32,6 +32,11 @@ pub fn resource(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(crds::GROUP, "v1", kind))
 }
 
+/// Gateways by (namespace, name), with their annotations.
+type Gateways = BTreeMap<(String, String), BTreeMap<String, String>>;
+/// Services by (namespace, name).
+type Services = HashSet<(String, String)>;
+
 /// The reflector stores of the Gateway API kinds.
 #[derive(Clone)]
 pub struct GatewayStores {
@@ -41,13 +46,7 @@ pub struct GatewayStores {
 }
 
 impl GatewayStores {
-    fn world_parts(
-        &self,
-        services: &Store<Service>,
-    ) -> (
-        BTreeMap<(String, String), BTreeMap<String, String>>,
-        HashSet<(String, String)>,
-    ) {
+    fn world_parts(&self, services: &Store<Service>) -> (Gateways, Services) {
         let gateways = self
             .gateways
             .state()

@@ -9,10 +9,7 @@ fn route(kind: &str, spec: Value, status: Value) -> DynamicObject {
     .unwrap()
 }
 
-fn world_sets() -> (
-    BTreeMap<(String, String), BTreeMap<String, String>>,
-    HashSet<(String, String)>,
-) {
+fn world_sets() -> (Gateways, Services) {
     let mut gateways = BTreeMap::new();
     gateways.insert(("gw".to_string(), "public".to_string()), BTreeMap::new());
     let refusing: BTreeMap<String, String> = [(
