@@ -155,7 +155,8 @@ pub struct CanaryService {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "int_or_string")]
     pub target_port: Option<Value>,
-    /// Application protocol of the port (not supported yet).
+    /// Application protocol of the Services' port (e.g. `grpc`: with Gateway API, the
+    /// route is then a GRPCRoute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
     /// Expose every container port (not supported yet).
