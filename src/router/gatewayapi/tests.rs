@@ -1,5 +1,6 @@
 use super::*;
 use crate::build::desired_hash;
+use crate::decide::Provider;
 use std::sync::Arc;
 
 fn canary(service: Value) -> Canary {
@@ -243,4 +244,49 @@ fn builtin_queries_per_implementation_and_rbac() {
             .contains("envoy_cluster_upstream_rq_time_bucket")
     );
     assert_eq!(GatewayApi.rbac()[0].api_groups, &[GROUP]);
+}
+
+#[test]
+fn routers_are_named_as_the_flag_and_flagger_name_them() {
+    use crate::router::{kinds_of, parse_routers, rbac_rules_of};
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        parse_routers(&names(&["istio", "gatewayapi", "gatewayapi:v1"])).unwrap(),
+        vec![Provider::Istio, Provider::GatewayApi]
+    );
+    assert!(
+        parse_routers(&names(&["linkerd"]))
+            .unwrap_err()
+            .contains("linkerd")
+    );
+    let only_istio = kinds_of(&[Provider::Istio]);
+    assert!(only_istio.iter().all(|k| k.group == "networking.istio.io"));
+    let kinds: Vec<String> = kinds_of(&[Provider::GatewayApi])
+        .into_iter()
+        .map(|k| k.kind)
+        .collect();
+    assert_eq!(kinds, ["HTTPRoute", "GRPCRoute"]);
+    assert!(
+        rbac_rules_of(&[Provider::Istio])
+            .iter()
+            .all(|r| r.api_groups != [GROUP])
+    );
+}
+
+#[test]
+fn the_services_port_carries_the_app_protocol() {
+    let c = canary(json!({"port": 9999, "appProtocol": "grpc"}));
+    let target: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {"selector": {"matchLabels": {"app": "podinfo"}},
+                 "template": {"metadata": {"labels": {"app": "podinfo"}}, "spec": {"containers": []}}}
+    }))
+    .unwrap();
+    for svc in crate::build::services(&c, &target, None, true) {
+        assert_eq!(
+            svc["spec"]["ports"][0]["appProtocol"], "grpc",
+            "{}",
+            svc.name
+        );
+    }
 }
