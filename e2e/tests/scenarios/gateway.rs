@@ -232,7 +232,7 @@ async fn gw3_a_refused_route_holds_and_says_why_then_continues() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gw4_grpc_route_promotes() {
     let service = |_: &str| {
-        "    port: 9898\n    portName: grpc\n    gatewayRefs:\n    - name: podinfo\n      kind: Service\n      group: \"\"\n".to_string()
+        "    port: 9898\n    appProtocol: grpc\n    gatewayRefs:\n    - name: podinfo\n      kind: Service\n      group: \"\"\n".to_string()
     };
     let s = Scenario::new("gw-grpc").await;
     s.apply(&podinfo("6.0.0", &[]));
