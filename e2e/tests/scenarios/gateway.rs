@@ -312,3 +312,77 @@ spec:
     let owners = s.jsonpath("httproute/podinfo", "{.metadata.ownerReferences}");
     assert!(owners.is_empty() || owners == "[]", "still owned: {owners}");
 }
+
+/// Flagger's Gateway API e2e MetricTemplates read Envoy's cluster stats (`error-rate` and
+/// `latency` in seconds); here without their Prometheus address, so serin's is used.
+const ENVOY_TEMPLATES: &str = r#"apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata:
+  name: error-rate
+spec:
+  provider:
+    type: prometheus
+  query: |
+    100 - sum(rate(envoy_cluster_upstream_rq{
+        envoy_cluster_name=~"{{ namespace }}_{{ target }}-canary_[0-9a-zA-Z-]+",
+        envoy_response_code!~"5.*"}[{{ interval }}]))
+      / sum(rate(envoy_cluster_upstream_rq{
+        envoy_cluster_name=~"{{ namespace }}_{{ target }}-canary_[0-9a-zA-Z-]+"}[{{ interval }}]))
+      * 100
+---
+apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata:
+  name: latency
+spec:
+  provider:
+    type: prometheus
+  query: |
+    histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{
+        envoy_cluster_name=~"{{ namespace }}_{{ target }}-canary_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le)) / 1000
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gw6_flaggers_envoy_metric_templates_work_unchanged() {
+    let s = Scenario::new("gw-templates").await;
+    s.apply(&gateway(&s.ns, "{}"));
+    s.apply(ENVOY_TEMPLATES);
+    s.apply(&podinfo("6.0.0", &[]));
+    let analysis = r#"  analysis:
+    interval: 3s
+    threshold: 2
+    maxWeight: 50
+    stepWeight: 25
+    metrics:
+    - name: error-rate
+      templateRef:
+        name: error-rate
+      thresholdRange:
+        max: 1
+      interval: 10s
+    - name: latency
+      templateRef:
+        name: latency
+      thresholdRange:
+        max: 0.5
+      interval: 10s
+"#;
+    let manifest = canary(&gateway_service(&s.ns), "").replace(ANALYSIS, analysis);
+    s.apply(&manifest);
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    let seen = weights_until(&s, "httproute", Phase::Succeeded, 120).await;
+    assert!(seen.contains("75 25"), "weights seen {seen:?}");
+    let st = s.status("podinfo").await;
+    let err = st
+        .metrics
+        .iter()
+        .find(|m| m.name == "error-rate")
+        .expect("measured");
+    assert!(err.value.is_some_and(|v| v < 1.0), "{err:?}");
+
+    s.apply(&podinfo("6.0.2", &[("SANDBOX_ERROR_RATE", "0.3")]));
+    let st = s.wait_phase("podinfo", Phase::Failed, 120).await;
+    assert_eq!(st.failed_checks, 2);
+    assert_eq!(weights(&s, "httproute"), "100 0");
+}
