@@ -204,6 +204,8 @@ fn service_ports(canary: &Canary) -> Vec<ServicePort> {
         port: svc.port,
         target_port: Some(target_port.unwrap_or(IntOrString::Int(svc.port))),
         protocol: Some("TCP".into()),
+        // Gateway API implementations read it to speak gRPC/HTTP2 to the backends.
+        app_protocol: svc.app_protocol.clone(),
         ..Default::default()
     }]
 }

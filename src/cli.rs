@@ -29,7 +29,11 @@ enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
     /// Print the RBAC rules serin needs, as JSON.
-    Rbac,
+    Rbac {
+        /// Only these routers' kinds (as `run --routers`); every router when unset.
+        #[arg(long, value_delimiter = ',')]
+        routers: Vec<String>,
+    },
     /// Print the version.
     Version,
 }
@@ -55,6 +59,10 @@ pub struct RunArgs {
     /// Default mesh provider of Canaries that do not set one.
     #[arg(long, env = "SERIN_MESH_PROVIDER", default_value = "istio")]
     mesh_provider: String,
+    /// Routers to enable, comma-separated (`istio`, `gatewayapi`): serin watches only their
+    /// kinds, so it needs RBAC only for them. Every router when unset.
+    #[arg(long, env = "SERIN_ROUTERS", value_delimiter = ',')]
+    routers: Vec<String>,
     /// Watch only this namespace (all namespaces when unset).
     #[arg(long, env = "SERIN_NAMESPACE")]
     namespace: Option<String>,
@@ -89,6 +97,16 @@ pub struct RunArgs {
     leader_election_duration: Duration,
 }
 
+/// The routers named, or every router when none is.
+fn routers_or_all(names: &[String]) -> Result<Vec<crate::decide::Provider>, String> {
+    let routers = crate::router::parse_routers(names)?;
+    Ok(if routers.is_empty() {
+        crate::decide::Provider::ALL.to_vec()
+    } else {
+        routers
+    })
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::api::parse_duration(s).map_err(|e| e.to_string())
 }
@@ -107,9 +125,10 @@ impl Cli {
                     std::process::ExitCode::FAILURE
                 }
             },
-            Command::Rbac => match serde_json::to_string_pretty(&crate::rbac::rules(
-                &crate::router::rbac_rules(),
-            )) {
+            Command::Rbac { routers } => match routers_or_all(&routers).and_then(|r| {
+                serde_json::to_string_pretty(&crate::rbac::rules(&crate::router::rbac_rules_of(&r)))
+                    .map_err(|e| e.to_string())
+            }) {
                 Ok(json) => {
                     println!("{json}");
                     std::process::ExitCode::SUCCESS
@@ -230,7 +249,9 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
         telemetry.clone(),
         ready.clone(),
     ));
+    let routers = routers_or_all(&args.routers).map_err(|e| anyhow::anyhow!("--routers: {e}"))?;
     let config = crate::controller::Config {
+        routers,
         mesh_provider: args.mesh_provider.clone(),
         metrics_server: args.metrics_server.clone(),
         min_interval: args.min_interval,

@@ -20,6 +20,8 @@ pub mod catalog;
 pub mod classes;
 pub mod clients;
 pub mod crds;
+pub mod envoy;
+pub mod gateway;
 pub mod load;
 pub mod matching;
 pub mod metrics;
@@ -132,6 +134,7 @@ struct Stores {
     virtual_services: Store<DynamicObject>,
     services: Store<Service>,
     deployments: Store<Deployment>,
+    gateway: gateway::GatewayStores,
 }
 
 impl Mesh {
@@ -139,6 +142,7 @@ impl Mesh {
     /// `/metrics` endpoint.
     pub async fn start(client: Client, cfg: MeshConfig) -> anyhow::Result<Mesh> {
         install_istio_crds(client.clone()).await?;
+        crds::install(client.clone(), gateway::gateway_crds()).await?;
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
         let (stop, _) = watch::channel(false);
@@ -153,10 +157,20 @@ impl Mesh {
         let resource = ApiResource::from_gvk(&gvk);
         let vs_writer = Writer::new(resource.clone());
         let (svc_writer, deploy_writer) = (Writer::default(), Writer::default());
+        let gw_writers = ["HTTPRoute", "GRPCRoute", "Gateway"].map(|k| {
+            let ar = gateway::resource(k);
+            (Writer::new(ar.clone()), ar)
+        });
+        let gateway_stores = gateway::GatewayStores {
+            http_routes: gw_writers[0].0.as_reader(),
+            grpc_routes: gw_writers[1].0.as_reader(),
+            gateways: gw_writers[2].0.as_reader(),
+        };
         let stores = Stores {
             virtual_services: vs_writer.as_reader(),
             services: svc_writer.as_reader(),
             deployments: deploy_writer.as_reader(),
+            gateway: gateway_stores.clone(),
         };
         let vs_api = Api::<DynamicObject>::all_with(client.clone(), &resource);
         let mut tasks = vec![
@@ -181,10 +195,21 @@ impl Mesh {
                 reflect(
                     "mesh",
                     deploy_writer,
-                    watcher(Api::all(client), watcher::Config::default()),
+                    watcher(Api::all(client.clone()), watcher::Config::default()),
                 ),
             ),
+            spawn_until(
+                &stop,
+                gateway::report_status(client.clone(), gateway_stores, stores.services.clone()),
+            ),
         ];
+        for (writer, ar) in gw_writers {
+            let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
+            tasks.push(spawn_until(
+                &stop,
+                reflect("mesh", writer, watcher(api, watcher::Config::default())),
+            ));
+        }
         let generator = Generator::seeded(cfg.seed);
         let load = MeshLoad::default();
         let generate = generate(
@@ -310,7 +335,9 @@ async fn generate(
         let now = Instant::now();
         let seconds = now.duration_since(last).min(MAX_TICK_GAP).as_secs_f64();
         last = now;
-        let served = catalog.refresh(&stores.virtual_services.state());
+        let mut routing = stores.virtual_services.state();
+        routing.extend(stores.gateway.virtual_services(&stores.services));
+        let served = catalog.refresh(&routing);
         let deployments = stores.deployments.state();
         serving.update(&deployments);
         let cluster = Cluster::new(stores.services.state(), deployments, &serving);

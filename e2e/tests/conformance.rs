@@ -21,6 +21,7 @@ mod conformance {
     mod events;
     mod expiry;
     mod fixtures;
+    mod gateway;
     mod gc;
     mod integers;
     mod lists;

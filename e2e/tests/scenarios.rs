@@ -594,3 +594,6 @@ async fn s13_leader_failover_mid_rollout() {
         assert_eq!(n, 1, "weight {w} advanced {n} times:\n{events}");
     }
 }
+
+#[path = "scenarios/gateway.rs"]
+mod gateway;

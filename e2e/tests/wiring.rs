@@ -222,6 +222,7 @@ impl Env {
     fn config(&self) -> Config {
         Config {
             mesh_provider: "istio".into(),
+            routers: serin::decide::Provider::ALL.to_vec(),
             metrics_server: "http://prometheus.invalid:9090".into(),
             min_interval: Duration::from_secs(1),
             namespace: Some(self.ns.clone()),

@@ -158,7 +158,8 @@ pub struct CanaryService {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "int_or_string")]
     pub target_port: Option<Value>,
-    /// Application protocol of the port (not supported yet).
+    /// Application protocol of the Services' port (e.g. `grpc`: with Gateway API, the
+    /// route is then a GRPCRoute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
     /// Expose every container port (not supported yet).
@@ -203,10 +204,10 @@ pub struct CanaryService {
     /// Istio delegate VirtualService (not supported yet).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delegation: bool,
-    /// Gateway API parent references (not supported yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object_list")]
-    pub gateway_refs: Option<Value>,
+    /// Gateway API parents of the HTTPRoute or GRPCRoute (provider `gatewayapi:v1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub gateway_refs: Vec<super::GatewayRef>,
     /// Gateway API mirror filters (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object_list")]

@@ -16,6 +16,8 @@ mod autoscaler;
 mod canary;
 pub mod duration;
 #[allow(unreachable_pub)]
+mod gateway;
+#[allow(unreachable_pub)]
 mod http_match;
 mod metric_template;
 mod refs;
@@ -34,6 +36,7 @@ pub use alert_provider::{
 pub use autoscaler::{AutoscalerKind, AutoscalerRef, ScalerReplicas};
 pub use canary::*;
 pub use duration::{DurationError, parse_duration};
+pub use gateway::GatewayRef;
 pub use http_match::{HttpMatchRequest, StringMatch};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use refs::TemplateRef;

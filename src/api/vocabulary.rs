@@ -10,6 +10,8 @@ pub mod conditions {
     pub const SUPPORTED: &str = "Supported";
     /// serin's condition: False while the spec is invalid in a way the schema cannot check.
     pub const VALID: &str = "Valid";
+    /// serin's condition: False while a parent (Gateway or mesh) has not accepted the route.
+    pub const ROUTE_ACCEPTED: &str = "RouteAccepted";
 
     /// Condition statuses, as Kubernetes spells them.
     pub const TRUE: &str = "True";
@@ -44,6 +46,8 @@ pub mod reasons {
     pub const INVALID_OBJECT: &str = "InvalidObject";
     pub const TERMINATING: &str = "Terminating";
     pub const TERMINATED: &str = "Terminated";
+    /// The router's route is not accepted by its parent: the run holds its weight.
+    pub const ROUTE_NOT_ACCEPTED: &str = "RouteNotAccepted";
 
     /// Every reason, for the README check.
     pub const ALL: &[&str] = &[
@@ -69,6 +73,7 @@ pub mod reasons {
         INVALID_OBJECT,
         TERMINATING,
         TERMINATED,
+        ROUTE_NOT_ACCEPTED,
     ];
 }
 

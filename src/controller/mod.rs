@@ -13,6 +13,7 @@ mod error;
 mod finalize;
 pub mod gather;
 mod invalid;
+mod kinds;
 pub mod observe;
 mod pending;
 mod record;
@@ -41,7 +42,7 @@ use crate::router::{self, Router};
 use crate::telemetry::Telemetry;
 pub use error::{Backoff, Category, Error};
 use snapshot::Snapshot;
-pub use watches::{Watches, run, start};
+pub use watches::{Watches, run, start, start_with};
 
 /// What `serin run` was told.
 #[derive(Debug, Clone)]
@@ -52,6 +53,8 @@ pub struct Config {
     pub min_interval: Duration,
     /// Watch one namespace, or all when None.
     pub namespace: Option<String>,
+    /// The routers whose kinds serin watches (and has RBAC for): `--routers`.
+    pub routers: Vec<crate::decide::Provider>,
 }
 
 /// Shared state of every reconcile: the client, the caches, the recorder.

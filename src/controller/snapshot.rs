@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub routing: RoutingObjects,
     /// The target's autoscaler and the primary's copy, with `autoscalerRef`.
     pub autoscalers: autoscaling::Observed,
+    /// The router's word on whether its objects carry traffic yet.
+    pub route_not_accepted: Option<String>,
 }
 
 impl Snapshot {
@@ -52,12 +54,14 @@ impl Snapshot {
                 }
             }
         }
+        let route_not_accepted = router.and_then(|r| r.not_accepted(canary, &routing));
         Snapshot {
             target: deployment(&names.target),
             primary: deployment(&names.primary),
             services,
             routing,
             autoscalers: autoscaling::observe(canary, ctx),
+            route_not_accepted,
         }
     }
 
@@ -74,6 +78,7 @@ impl Snapshot {
                 .map(|d| observe::primary(d, ready.primary)),
             inputs: Default::default(),
             autoscaler_problem: self.autoscalers.problem.clone(),
+            route_not_accepted: self.route_not_accepted.clone(),
         }
     }
 

@@ -140,12 +140,23 @@ fn autoscaler_owners(
         .collect()
 }
 
-/// Builds the caches and the context every reconcile shares.
+/// Builds the caches and the context every reconcile shares, watching every router's kinds.
 pub fn start(
     client: Client,
     config: Config,
     telemetry: Arc<Telemetry>,
     metrics: Arc<dyn MetricsSource>,
+) -> (Arc<Ctx>, Watches) {
+    start_with(client, config, telemetry, metrics, router::all_kinds())
+}
+
+/// [`start`], watching only the routing kinds given (see `controller::kinds`).
+pub fn start_with(
+    client: Client,
+    config: Config,
+    telemetry: Arc<Telemetry>,
+    metrics: Arc<dyn MetricsSource>,
+    routing_kinds: Vec<ApiResource>,
 ) -> (Arc<Ctx>, Watches) {
     let ns = config.namespace.clone();
     let (deployments, dep_writer) = reflector::store();
@@ -169,7 +180,7 @@ pub fn start(
     ];
     let mut routing = Vec::new();
     let mut routing_streams = Vec::new();
-    for ar in router::all_kinds() {
+    for ar in routing_kinds {
         let writer = reflector::store::Writer::new(ar.clone());
         let store = writer.as_reader();
         let stream = reflector::reflector(writer, watcher(dyn_api(&client, &ns, &ar), wc()))
@@ -247,7 +258,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = config.namespace.clone();
-    let (ctx, mut watches) = start(client.clone(), config, telemetry, metrics);
+    let kinds = super::kinds::served_routing_kinds(&client, &config.routers).await;
+    let (ctx, mut watches) = start_with(client.clone(), config, telemetry, metrics, kinds);
     // Decoding through the guard: one undecodable Canary is reported and skipped instead
     // of failing the whole list (and with it every other Canary and the start).
     let controller = Controller::new(api::<DeserializeGuard<Canary>>(&client, &ns), wc());

@@ -18,6 +18,7 @@ mod affinity;
 pub mod inputs;
 pub mod plan;
 mod promotion;
+mod routing;
 mod run;
 mod settings;
 pub mod strategy;
@@ -71,6 +72,9 @@ pub struct Observation {
     pub inputs: Inputs,
     /// Why the autoscaler `autoscalerRef` names cannot be used (it does not exist).
     pub autoscaler_problem: Option<String>,
+    /// Why the router's objects do not carry traffic yet (a parent has not accepted the
+    /// route); the run holds its weight until this is None.
+    pub route_not_accepted: Option<String>,
 }
 
 /// Who the Canary is, for messages.

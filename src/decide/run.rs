@@ -139,6 +139,9 @@ impl Step<'_> {
                 return self.rollback(msg);
             }
         }
+        if let Some(next) = self.route_held(settings, obs) {
+            return next;
+        }
         if settings.skip_analysis {
             return self.promote();
         }

@@ -18,16 +18,20 @@ use crate::api::{
 pub enum Provider {
     #[default]
     Istio,
+    /// Gateway API HTTPRoute/GRPCRoute (`gatewayapi:v1`; `gatewayapi:v1beta1` is an alias).
+    GatewayApi,
 }
 
 impl Provider {
     /// Every provider serin implements (the controller watches the kinds of each).
-    pub const ALL: &'static [Provider] = &[Provider::Istio];
+    pub const ALL: &'static [Provider] = &[Provider::Istio, Provider::GatewayApi];
 
     /// Parses a provider name as Flagger spells it; an unknown name is a spec error.
     pub fn parse(name: &str) -> Result<Provider, SpecError> {
         match name {
             "istio" => Ok(Provider::Istio),
+            // Flagger's v1beta1 HTTPRoute is the same object served at v1 since 1.0.
+            "gatewayapi:v1" | "gatewayapi:v1beta1" => Ok(Provider::GatewayApi),
             other => Err(SpecError::Provider(other.to_string())),
         }
     }
@@ -35,6 +39,7 @@ impl Provider {
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Istio => "istio",
+            Provider::GatewayApi => "gatewayapi:v1",
         }
     }
 }

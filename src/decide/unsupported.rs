@@ -15,12 +15,15 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
     flag(spec.route_ref.is_some(), "routeRef");
     flag(spec.upstream_ref.is_some(), "upstreamRef");
     let s = &spec.service;
-    flag(s.app_protocol.is_some(), "service.appProtocol");
     flag(s.port_discovery, "service.portDiscovery");
     flag(s.headless, "service.headless");
-    flag(s.rewrite.is_some(), "service.rewrite");
+    // The Gateway API router carries out `rewrite` (a URLRewrite filter); Istio's not yet.
+    let gateway_api = spec
+        .provider
+        .as_deref()
+        .is_some_and(|p| p.starts_with("gatewayapi:"));
+    flag(s.rewrite.is_some() && !gateway_api, "service.rewrite");
     flag(s.delegation, "service.delegation");
-    flag(s.gateway_refs.is_some(), "service.gatewayRefs");
     flag(s.mirror.is_some(), "service.mirror");
     flag(s.unmanaged_metadata.is_some(), "service.unmanagedMetadata");
     if let Some(a) = &spec.analysis {

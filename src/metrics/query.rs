@@ -161,7 +161,7 @@ pub fn plan(
                 }
             } else if let Some(q) = &metric.query {
                 plain(q)
-            } else if let Some(q) = router.builtin_query(&metric.name) {
+            } else if let Some(q) = router.builtin_query(canary, &metric.name) {
                 plain(q)
             } else {
                 Err(QueryError::NotBuiltin(metric.name.clone()))

@@ -77,7 +77,7 @@ impl Router for Istio {
         }]
     }
 
-    fn builtin_query(&self, metric: &str) -> Option<&'static str> {
+    fn builtin_query(&self, _canary: &Canary, metric: &str) -> Option<&'static str> {
         match metric {
             SUCCESS_RATE => Some(SUCCESS_RATE_QUERY),
             DURATION => Some(DURATION_QUERY),

@@ -12,6 +12,7 @@
 //! router's kinds are plain [`ApiResource`]s watched as dynamic objects. A router is chosen
 //! per Canary (`spec.provider`), so a `&'static dyn Router` is all a reconcile carries.
 
+pub mod gatewayapi;
 pub mod istio;
 
 use std::collections::BTreeMap;
@@ -69,24 +70,54 @@ pub trait Router: Send + Sync {
     /// On deletion (with `revertOnDeletion`): what to write back to objects serin took over.
     fn restore(&self, canary: &Canary, observed: &RoutingObjects) -> Vec<Restore>;
 
-    /// The query template of a builtin metric (`request-success-rate`, `request-duration`).
-    fn builtin_query(&self, metric: &str) -> Option<&'static str>;
+    /// The query template of a builtin metric (`request-success-rate`, `request-duration`)
+    /// for `canary` (a router may offer one set of queries per implementation).
+    fn builtin_query(&self, canary: &Canary, metric: &str) -> Option<&'static str>;
 
     /// The RBAC rules its kinds need.
     fn rbac(&self) -> &'static [Rule];
+
+    /// Why the routing objects do not carry traffic yet (e.g. a Gateway refused the
+    /// route), or None when they do or the router cannot tell.
+    fn not_accepted(&self, _canary: &Canary, _observed: &RoutingObjects) -> Option<String> {
+        None
+    }
 }
 
 /// The router of a provider.
 pub fn for_provider(provider: Provider) -> &'static dyn Router {
     match provider {
         Provider::Istio => &istio::Istio,
+        Provider::GatewayApi => &gatewayapi::GatewayApi,
     }
+}
+
+/// The providers named in `--routers` (`istio`, `gatewayapi`; Flagger's provider names
+/// are accepted too), each once; an unknown name is an error that lists the known ones.
+pub fn parse_routers(names: &[String]) -> Result<Vec<Provider>, String> {
+    let mut out = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let p = match name {
+            "gatewayapi" => Provider::GatewayApi,
+            other => Provider::parse(other)
+                .map_err(|_| format!("unknown router {other:?}: serin has istio and gatewayapi"))?,
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// The routing kinds of every provider serin implements, each once.
 pub fn all_kinds() -> Vec<ApiResource> {
+    kinds_of(Provider::ALL)
+}
+
+/// The routing kinds of `providers`, each once.
+pub fn kinds_of(providers: &[Provider]) -> Vec<ApiResource> {
     let mut out: Vec<ApiResource> = Vec::new();
-    for p in Provider::ALL {
+    for p in providers {
         for k in for_provider(*p).kinds() {
             if !out
                 .iter()
@@ -101,7 +132,12 @@ pub fn all_kinds() -> Vec<ApiResource> {
 
 /// The RBAC rules of every provider's routing kinds.
 pub fn rbac_rules() -> Vec<Rule> {
-    Provider::ALL
+    rbac_rules_of(Provider::ALL)
+}
+
+/// The RBAC rules of the routing kinds of `providers`.
+pub fn rbac_rules_of(providers: &[Provider]) -> Vec<Rule> {
+    providers
         .iter()
         .flat_map(|p| for_provider(*p).rbac().iter().cloned())
         .collect()

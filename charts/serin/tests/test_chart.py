@@ -45,6 +45,7 @@ CUSTOM = {
     "watchNamespace": "apps",
     "metricsServer": "http://prometheus.monitoring:9090",
     "meshProvider": "istio",
+    "routers": ["istio", "gatewayapi"],
     "logLevel": "serin=debug,kube=info",
     "logFormat": "text",
     "extraArgs": ["--min-interval=30s"],
@@ -93,8 +94,11 @@ def permissions(rules: list[dict]) -> set[tuple[str, str, str]]:
             for r in rule["resources"] for v in rule["verbs"]}
 
 
-def serin_rules() -> list[dict]:
-    out = subprocess.run([str(SERIN_BIN), "rbac"], capture_output=True, text=True, check=True, timeout=60)
+def serin_rules(values: dict) -> list[dict]:
+    """`serin rbac` for the routers the values enable (the chart's default: istio)."""
+    routers = ",".join(values.get("routers", ["istio"]))
+    out = subprocess.run([str(SERIN_BIN), "rbac", f"--routers={routers}"], capture_output=True, text=True,
+                         check=True, timeout=60)
     return json.loads(out.stdout)
 
 
@@ -166,7 +170,7 @@ def yamllint(text: str, label: str) -> None:
 
 def rbac_default(docs: list[dict]) -> None:
     """Cluster-wide, no leader election: the ClusterRole is `serin rbac` without leases."""
-    expected, _ = split_leases(serin_rules())
+    expected, _ = split_leases(serin_rules({}))
     role = one(docs, "ClusterRole")
     same_rules(role["rules"], expected, "ClusterRole")
     expect(not kinds(docs, "Role"), "a Role is rendered without leader election or watchNamespace")
@@ -180,7 +184,7 @@ def rbac_custom(docs: list[dict]) -> None:
     """watchNamespace + leader election: a Role in the watched namespace with the rest of
     `serin rbac`, and the leases rule in a Role of the release namespace; together exactly
     `serin rbac`."""
-    rules = serin_rules()
+    rules = serin_rules(CUSTOM)
     expected, leases = split_leases(rules)
     expect(len(leases) == 1, f"`serin rbac` has {len(leases)} leases rules")
     expect(not kinds(docs, "ClusterRole") and not kinds(docs, "ClusterRoleBinding"),
@@ -270,7 +274,7 @@ def deployment_default(docs: list[dict]) -> None:
     expect(c["image"] == "ghcr.io/serin-dev/serin:0.1.0", f"image {c['image']}")
     expect(c["imagePullPolicy"] == "IfNotPresent", "pullPolicy")
     expect(c["args"] == ["run", "--metrics-server=http://prometheus.istio-system:9090", "--mesh-provider=istio",
-                         "--log-level=info", "--log-format=json", "--listen=0.0.0.0:8080"], f"args {c['args']}")
+                         "--routers=istio", "--log-level=info", "--log-format=json", "--listen=0.0.0.0:8080"], f"args {c['args']}")
     expect(d["spec"]["replicas"] == 1 and d["spec"]["strategy"] == {"type": "Recreate"},
            f"one replica without leader election must be Recreate: {d['spec']['strategy']}")
     expect(not kinds(docs, "ServiceMonitor") and not kinds(docs, "PodDisruptionBudget")
@@ -283,7 +287,7 @@ def deployment_custom(docs: list[dict]) -> None:
     c = pod["spec"]["containers"][0]
     expect(c["image"] == "registry.example.com/serin:1.2.3" and c["imagePullPolicy"] == "Always", c["image"])
     expect(c["args"] == ["run", "--metrics-server=http://prometheus.monitoring:9090", "--mesh-provider=istio",
-                         "--log-level=serin=debug,kube=info", "--log-format=text", "--listen=0.0.0.0:8080",
+                         "--routers=istio,gatewayapi", "--log-level=serin=debug,kube=info", "--log-format=text", "--listen=0.0.0.0:8080",
                          "--namespace=apps", "--leader-election", f"--leader-election-namespace={NAMESPACE}",
                          f"--leader-election-lease-name={RELEASE}", "--leader-election-duration=20s",
                          "--min-interval=30s"], f"args {c['args']}")

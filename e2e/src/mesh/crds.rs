@@ -16,7 +16,7 @@ pub const GROUP: &str = "networking.istio.io";
 
 /// Label marking the CRDs the sandbox wrote, so it never overwrites the
 /// CRDs of a real Istio installation when attached to a real cluster.
-const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "serin-sandbox");
+pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "serin-sandbox");
 const FIELD_MANAGER: &str = "serin-sandbox-mesh";
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -82,9 +82,15 @@ fn crd(kind: &str, plural: &str, short: &str, columns: &Value) -> Option<CustomR
 /// Applies the CRDs (server-side apply, idempotent) and waits until they are
 /// established. CRDs not written by the sandbox are left alone.
 pub async fn install_istio_crds(client: Client) -> anyhow::Result<()> {
+    install(client, istio_crds()).await
+}
+
+/// Applies `crds` (server-side apply, idempotent) and waits until they are established.
+/// CRDs not written by the sandbox are left alone.
+pub async fn install(client: Client, crds: Vec<CustomResourceDefinition>) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for crd in istio_crds() {
+    for crd in &crds {
         let name = crd.name_any();
         if let Some(existing) = api.get_opt(&name).await? {
             let ours = existing
@@ -96,9 +102,9 @@ pub async fn install_istio_crds(client: Client) -> anyhow::Result<()> {
                 continue;
             }
         }
-        api.patch(&name, &params, &Patch::Apply(&crd)).await?;
+        api.patch(&name, &params, &Patch::Apply(crd)).await?;
     }
-    for crd in istio_crds() {
+    for crd in &crds {
         let name = crd.name_any();
         let established = await_condition(api.clone(), &name, conditions::is_crd_established());
         tokio::time::timeout(ESTABLISH_TIMEOUT, established)

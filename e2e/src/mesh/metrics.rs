@@ -78,6 +78,24 @@ impl Registry {
         }
     }
 
+    /// The Envoy cluster view of the destination-reported series (see [`super::envoy`]).
+    fn envoy_clusters(&self) -> BTreeMap<String, super::envoy::Cluster> {
+        let mut out: BTreeMap<String, super::envoy::Cluster> = BTreeMap::new();
+        for (labels, s) in &self.series {
+            let Some((name, code)) = super::envoy::cluster_of(labels) else {
+                continue;
+            };
+            let c = out.entry(name).or_default();
+            *c.codes.entry(code).or_default() += s.requests;
+            c.requests += s.requests;
+            c.sum_ms += s.sum_ms;
+            for (a, b) in c.buckets.iter_mut().zip(s.buckets) {
+                *a += b;
+            }
+        }
+        out
+    }
+
     /// The Prometheus text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(self.series.len() * 2048 + 512);
@@ -116,6 +134,7 @@ impl Registry {
                 s.requests
             );
         }
+        super::envoy::render(&self.envoy_clusters(), &mut out);
         out
     }
 }

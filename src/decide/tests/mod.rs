@@ -2,6 +2,7 @@
 //! the tests by step of the rollout.
 
 mod promotion;
+mod routing;
 mod run;
 mod spec;
 mod strategies;
@@ -97,6 +98,8 @@ struct Canary {
     settings: Settings,
     status: CanaryStatus,
     suspended: bool,
+    /// What the router says of its objects (see `Observation::route_not_accepted`).
+    route_not_accepted: Option<String>,
 }
 
 impl Canary {
@@ -105,6 +108,7 @@ impl Canary {
             settings: settings(),
             status: CanaryStatus::default(),
             suspended: false,
+            route_not_accepted: None,
         }
     }
 
@@ -141,17 +145,28 @@ impl Canary {
             target,
             primary,
             inputs: Inputs { metrics: checks },
+            route_not_accepted: self.route_not_accepted.clone(),
             ..Default::default()
         };
-        let d = decide(
-            &who(),
-            &Ok(self.settings.clone()),
-            &[],
-            self.suspended,
-            &self.status,
-            &obs,
-            now,
-        );
+        let decide_with = |settings: Settings| {
+            decide(
+                &who(),
+                &Ok(settings),
+                &[],
+                self.suspended,
+                &self.status,
+                &obs,
+                now,
+            )
+        };
+        let d = decide_with(self.settings.clone());
+        // Every decision test is a test of every router: the router is an input of the
+        // plan, never a branch of the decision, so each provider decides the same.
+        for provider in Provider::ALL {
+            let mut other = self.settings.clone();
+            other.provider = *provider;
+            assert_eq!(decide_with(other), d, "{provider:?} decides differently");
+        }
         self.status = d.status.clone();
         d
     }

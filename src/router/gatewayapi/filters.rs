@@ -1,0 +1,169 @@
+//! The spec's Istio-shaped route fields, as Flagger reads them for Gateway API: matches
+//! (`service.match`, A/B matches), header modifiers (`service.headers`), URL rewrite
+//! (`service.rewrite`), CORS (`service.corsPolicy`) and the request timeout
+//! (`service.timeout`). What has no Gateway API equivalent is left out rather than guessed.
+
+use serde_json::{Map, Value, json};
+
+use crate::api::Canary;
+
+/// One rule of the HTTPRoute with the spec's matches, filters and timeout.
+pub(super) fn http_rule(canary: &Canary, backends: Vec<Value>) -> Value {
+    let s = &canary.spec.service;
+    let mut rule = json!({ "backendRefs": backends });
+    if let Some(m) = s.match_.as_ref().and_then(http_matches) {
+        rule["matches"] = m;
+    }
+    let mut filters = Vec::new();
+    if let Some(h) = &s.headers {
+        for (side, kind, field) in [
+            ("request", "RequestHeaderModifier", "requestHeaderModifier"),
+            (
+                "response",
+                "ResponseHeaderModifier",
+                "responseHeaderModifier",
+            ),
+        ] {
+            if let Some(m) = h.get(side).and_then(header_modifier) {
+                filters.push(json!({ "type": kind, field: m }));
+            }
+        }
+    }
+    if let Some(r) = s.rewrite.as_ref().and_then(rewrite) {
+        filters.push(json!({ "type": "URLRewrite", "urlRewrite": r }));
+    }
+    if let Some(c) = s.cors_policy.as_ref().and_then(cors) {
+        filters.push(json!({ "type": "CORS", "cors": c }));
+    }
+    if !filters.is_empty() {
+        rule["filters"] = json!(filters);
+    }
+    if let Some(t) = &s.timeout {
+        rule["timeouts"] = json!({ "request": t });
+    }
+    rule
+}
+
+/// Istio HTTPMatchRequests (uri, headers, method, queryParams) as HTTPRouteMatches.
+/// `None` when the list is empty or no entry translates.
+pub(super) fn http_matches(istio: &Value) -> Option<Value> {
+    let out: Vec<Value> = istio.as_array()?.iter().filter_map(http_match).collect();
+    (!out.is_empty()).then(|| json!(out))
+}
+
+fn http_match(m: &Value) -> Option<Value> {
+    let mut out = Map::new();
+    if let Some((kind, value)) = m.get("uri").and_then(string_match) {
+        let kind = match kind {
+            "exact" => "Exact",
+            "prefix" => "PathPrefix",
+            _ => "RegularExpression",
+        };
+        out.insert("path".into(), json!({"type": kind, "value": value}));
+    }
+    for (istio_key, gw_key) in [("headers", "headers"), ("queryParams", "queryParams")] {
+        let Some(map) = m.get(istio_key).and_then(Value::as_object) else {
+            continue;
+        };
+        let list: Vec<Value> = map
+            .iter()
+            .filter_map(|(name, sm)| {
+                let (kind, value) = string_match(sm)?;
+                let kind = if kind == "regex" {
+                    "RegularExpression"
+                } else {
+                    "Exact"
+                };
+                Some(json!({"type": kind, "name": name, "value": value}))
+            })
+            .collect();
+        if !list.is_empty() {
+            out.insert(gw_key.into(), json!(list));
+        }
+    }
+    if let Some((_, method)) = m.get("method").and_then(string_match) {
+        out.insert("method".into(), json!(method));
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// An Istio StringMatch (`{exact|prefix|regex: value}`) as (kind, value).
+fn string_match(v: &Value) -> Option<(&'static str, String)> {
+    ["exact", "prefix", "regex"]
+        .into_iter()
+        .find_map(|k| v.get(k).and_then(Value::as_str).map(|s| (k, s.to_string())))
+}
+
+/// Istio `{set, add, remove}` header operations as an HTTPHeaderFilter.
+fn header_modifier(ops: &Value) -> Option<Value> {
+    let mut out = Map::new();
+    for key in ["set", "add"] {
+        if let Some(map) = ops.get(key).and_then(Value::as_object) {
+            let list: Vec<Value> = map
+                .iter()
+                .map(|(name, value)| json!({"name": name, "value": value.as_str().unwrap_or_default()}))
+                .collect();
+            if !list.is_empty() {
+                out.insert(key.into(), json!(list));
+            }
+        }
+    }
+    if let Some(list) = ops.get("remove").and_then(Value::as_array)
+        && !list.is_empty()
+    {
+        out.insert("remove".into(), json!(list));
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// Istio HTTPRewrite (`uri`, `authority`) as an HTTPURLRewriteFilter: the path prefix the
+/// match selected is replaced, as Istio's prefix rewrite does.
+fn rewrite(r: &Value) -> Option<Value> {
+    let mut out = Map::new();
+    if let Some(host) = r.get("authority").and_then(Value::as_str) {
+        out.insert("hostname".into(), json!(host));
+    }
+    if let Some(uri) = r.get("uri").and_then(Value::as_str) {
+        out.insert(
+            "path".into(),
+            json!({"type": "ReplacePrefixMatch", "replacePrefixMatch": uri}),
+        );
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// Istio CorsPolicy as the Gateway API CORS filter. Istio's origin matches become the
+/// origins themselves (exact and prefix; a regex has no Gateway API form and is dropped).
+fn cors(c: &Value) -> Option<Value> {
+    let mut out = Map::new();
+    let origins: Vec<String> = c
+        .get("allowOrigins")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| match string_match(o) {
+            Some(("exact", v)) => Some(v),
+            Some(("prefix", v)) => Some(format!("{v}*")),
+            _ => o.as_str().map(str::to_string),
+        })
+        .collect();
+    if !origins.is_empty() {
+        out.insert("allowOrigins".into(), json!(origins));
+    }
+    for key in ["allowMethods", "allowHeaders", "exposeHeaders"] {
+        if let Some(v) = c.get(key).filter(|v| v.is_array()) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(b) = c.get("allowCredentials").and_then(Value::as_bool) {
+        out.insert("allowCredentials".into(), json!(b));
+    }
+    if let Some(secs) = c
+        .get("maxAge")
+        .and_then(Value::as_str)
+        .and_then(|d| crate::api::parse_duration(d).ok())
+    {
+        out.insert("maxAge".into(), json!(secs.as_secs()));
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
