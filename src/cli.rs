@@ -87,6 +87,16 @@ pub struct RunArgs {
     /// How long a Lease lasts without renewal; a dead leader is replaced within it.
     #[arg(long, env = "SERIN_LEADER_ELECTION_DURATION", default_value = "15s", value_parser = parse_duration)]
     leader_election_duration: Duration,
+    /// Send webhook calls for HOST to IP:PORT instead of asking DNS, e.g.
+    /// `flagger-loadtester.test=127.0.0.1:39001` (repeatable; in the environment,
+    /// comma-separated). For serin running outside the cluster its hooks live in.
+    #[arg(
+        long = "resolve",
+        env = "SERIN_RESOLVE",
+        value_delimiter = ',',
+        value_name = "HOST=IP:PORT"
+    )]
+    resolve: Vec<crate::hooks::HostMapping>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -235,6 +245,8 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
         metrics_server: args.metrics_server.clone(),
         min_interval: args.min_interval,
         namespace: args.namespace.clone(),
+        hooks: crate::hooks::HookClients::new(args.resolve.clone())
+            .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?,
     };
     let election = args.leader_election.then(|| crate::leadership::Election {
         namespace: args

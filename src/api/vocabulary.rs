@@ -40,6 +40,10 @@ pub mod reasons {
     pub const INVALID_OBJECT: &str = "InvalidObject";
     pub const TERMINATING: &str = "Terminating";
     pub const TERMINATED: &str = "Terminated";
+    /// A gate (`confirm-*`) is closed; the Canary holds where it is.
+    pub const WAITING: &str = "Waiting";
+    /// A webhook did not answer 200-202 (name, HTTP status and answer in the message).
+    pub const WEBHOOK_FAILED: &str = "WebhookFailed";
 
     /// Every reason, for the README check.
     pub const ALL: &[&str] = &[
@@ -57,6 +61,8 @@ pub mod reasons {
         ROUTE_PRIMARY,
         SUCCEEDED,
         PROMOTION_FAILED,
+        WAITING,
+        WEBHOOK_FAILED,
         INVALID_SPEC,
         TARGET_NOT_FOUND,
         UNSUPPORTED_FIELDS,

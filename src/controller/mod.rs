@@ -11,6 +11,7 @@ mod converge;
 mod error;
 mod finalize;
 pub mod gather;
+mod hooks;
 mod invalid;
 pub mod observe;
 mod pending;
@@ -51,6 +52,8 @@ pub struct Config {
     pub min_interval: Duration,
     /// Watch one namespace, or all when None.
     pub namespace: Option<String>,
+    /// The HTTP clients webhook calls share (host mappings, concurrency bound).
+    pub hooks: crate::hooks::HookClients,
 }
 
 /// Shared state of every reconcile: the client, the caches, the recorder.
@@ -153,7 +156,12 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     };
     let mut decision = decide_now(&obs);
     if let (Next::Gather(request), Some(router)) = (&decision.next, router) {
-        obs.inputs = gather::gather(canary, ctx, router, *request).await;
+        let checksum = obs
+            .target
+            .as_ref()
+            .map(|t| t.revision.clone())
+            .unwrap_or_default();
+        obs.inputs = gather::gather(canary, ctx, router, *request, &checksum).await;
         decision = decide_now(&obs);
         if obs.inputs.metrics.is_some() {
             ctx.telemetry

@@ -14,6 +14,7 @@
 //! [`inputs`] (what a step asks to be gathered: metrics now) and [`verdict`] (judging
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
+mod gates;
 pub mod inputs;
 pub mod plan;
 mod promotion;
@@ -30,7 +31,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{CanaryStatus, Phase, conditions, reasons};
 use crate::build::PRIMARY_SUFFIX;
-pub use inputs::{Inputs, Measurement, Request};
+pub use inputs::{HookCall, HookSet, Inputs, Measurement, Request};
 pub use plan::Plan;
 pub use settings::{Provider, Settings, SpecError, TargetKind};
 pub use strategy::{Strategy, TrafficSplit};
@@ -151,7 +152,9 @@ pub fn decide(
     d.status.remove_condition(conditions::VALID);
     let next = match status.phase() {
         Phase::Initializing => d.initializing(settings, obs.primary.as_ref()),
-        Phase::Initialized | Phase::Succeeded | Phase::Failed | Phase::Waiting => d.idle(target),
+        Phase::Initialized | Phase::Succeeded | Phase::Failed | Phase::Waiting => {
+            d.idle(settings, target, obs)
+        }
         Phase::Progressing | Phase::WaitingPromotion => d.progressing(settings, target, obs),
         Phase::Promoting => d.promoting(settings, target, obs.primary.as_ref()),
         Phase::Finalising => d.finalising(settings, target),

@@ -63,6 +63,8 @@ pub struct Settings {
     pub promotion_step: i32,
     pub progress_deadline: Duration,
     pub skip_analysis: bool,
+    /// `analysis.webhooks`: the gates and hooks the decision asks to be called.
+    pub webhooks: Vec<crate::api::CanaryWebhook>,
 }
 
 /// What makes a spec unusable; reported on the Canary, never retried until the spec changes.
@@ -103,6 +105,7 @@ impl Settings {
                 promotion_step: 0,
                 progress_deadline: Duration::from_secs(deadline as u64),
                 skip_analysis: true,
+                webhooks: Vec::new(),
             });
         };
         let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
@@ -132,6 +135,7 @@ impl Settings {
             promotion_step: analysis.step_weight_promotion.unwrap_or(0).clamp(0, 100),
             progress_deadline: Duration::from_secs(deadline as u64),
             skip_analysis: spec.skip_analysis,
+            webhooks: analysis.webhooks.clone(),
         })
     }
 

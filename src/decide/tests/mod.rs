@@ -1,6 +1,7 @@
 //! Every transition of the decision, without a cluster or a runtime: the fixtures here,
 //! the tests by step of the rollout.
 
+mod gates;
 mod promotion;
 mod run;
 mod spec;
@@ -34,6 +35,7 @@ fn settings() -> Settings {
         promotion_step: 0,
         progress_deadline: Duration::from_secs(600),
         skip_analysis: false,
+        webhooks: Vec::new(),
     }
 }
 
@@ -134,10 +136,24 @@ impl Canary {
         checks: Option<Vec<Measurement>>,
         now: DateTime<Utc>,
     ) -> Decision {
+        let inputs = Inputs {
+            metrics: checks,
+            hooks: None,
+        };
+        self.step_with(target, primary, inputs, now)
+    }
+
+    fn step_with(
+        &mut self,
+        target: Option<Workload>,
+        primary: Option<Workload>,
+        inputs: Inputs,
+        now: DateTime<Utc>,
+    ) -> Decision {
         let obs = Observation {
             target,
             primary,
-            inputs: Inputs { metrics: checks },
+            inputs,
         };
         let d = decide(
             &who(),
