@@ -2,6 +2,9 @@
 //! SERIN_E2E_KUBECONFIG, a real API server), driven with kubectl as a user would.
 //! Each scenario has its own namespace and its own serin process scoped to it.
 
+mod scenarios {
+    mod hooks;
+}
 mod support;
 
 use serin::api::{Phase, Verdict};
