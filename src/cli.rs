@@ -247,6 +247,11 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
         namespace: args.namespace.clone(),
         hooks: crate::hooks::HookClients::new(args.resolve.clone())
             .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?,
+        alerts: crate::alerts::AlertSender::new(
+            crate::hooks::build_client(&[], false)
+                .map_err(|e| anyhow::anyhow!("cannot build the alert HTTP client: {e}"))?,
+            crate::alerts::SendPolicy::default(),
+        ),
     };
     let election = args.leader_election.then(|| crate::leadership::Election {
         namespace: args

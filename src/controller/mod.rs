@@ -7,6 +7,7 @@
 //! exact time the next step or deadline is due does the rest. Nothing polls. A Canary that
 //! cannot be decoded is reported by [`invalid`] and skipped.
 
+mod alerts;
 mod converge;
 mod error;
 mod finalize;
@@ -54,6 +55,8 @@ pub struct Config {
     pub namespace: Option<String>,
     /// The HTTP clients webhook calls share (host mappings, concurrency bound).
     pub hooks: crate::hooks::HookClients,
+    /// Delivers `analysis.alerts` notifications.
+    pub alerts: crate::alerts::AlertSender,
 }
 
 /// Shared state of every reconcile: the client, the caches, the recorder.

@@ -38,7 +38,6 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
             "analysis.canaryReadyThreshold",
         );
         flag(a.session_affinity.is_some(), "analysis.sessionAffinity");
-        flag(!a.alerts.is_empty(), "analysis.alerts");
     }
     out
 }
@@ -54,9 +53,10 @@ mod tests {
             "targetRef": {"kind": "Deployment", "name": "podinfo"},
             "service": {"port": 80},
             "analysis": {"interval": "1m", "stepWeight": 10, "webhooks": [{"name": "load", "url": "http://x/"}],
-                         "alerts": [{"name": "a", "providerRef": {"name": "slack"}}]}
+                         "alerts": [{"name": "a", "providerRef": {"name": "slack"}}],
+                         "mirror": true}
         }))
         .unwrap();
-        assert_eq!(unsupported_fields(&spec), vec!["analysis.alerts"]);
+        assert_eq!(unsupported_fields(&spec), vec!["analysis.mirror"]);
     }
 }
