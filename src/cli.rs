@@ -97,6 +97,9 @@ pub struct RunArgs {
         value_name = "HOST=IP:PORT"
     )]
     resolve: Vec<crate::hooks::HostMapping>,
+    /// A webhook that receives every event of every Canary, as Flagger's flag.
+    #[arg(long, env = "EVENT_WEBHOOK_URL")]
+    event_webhook: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -252,6 +255,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot build the alert HTTP client: {e}"))?,
             crate::alerts::SendPolicy::default(),
         ),
+        event_webhook: args.event_webhook.clone().filter(|u| !u.is_empty()),
     };
     let election = args.leader_election.then(|| crate::leadership::Election {
         namespace: args

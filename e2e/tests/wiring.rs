@@ -230,6 +230,7 @@ impl Env {
                 serin::hooks::build_client(&[], false).expect("alert client"),
                 serin::alerts::SendPolicy::default(),
             ),
+            event_webhook: None,
         }
     }
 

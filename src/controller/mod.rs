@@ -57,6 +57,8 @@ pub struct Config {
     pub hooks: crate::hooks::HookClients,
     /// Delivers `analysis.alerts` notifications.
     pub alerts: crate::alerts::AlertSender,
+    /// `--event-webhook`: receives every event of every Canary.
+    pub event_webhook: Option<String>,
 }
 
 /// Shared state of every reconcile: the client, the caches, the recorder.

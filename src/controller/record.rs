@@ -53,6 +53,7 @@ pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> R
         }
     }
     super::alerts::notify(canary, ctx, &decision.events);
+    super::hooks::send_events(canary, ctx, decision);
     Ok(())
 }
 

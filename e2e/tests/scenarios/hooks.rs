@@ -172,3 +172,59 @@ async fn hk_confirm_traffic_increase_holds_the_weight() {
     assert_eq!(curl("/gate/open", &s.ns), "202");
     s.wait_phase("podinfo", Phase::Succeeded, 90).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hk_event_webhooks_receive_every_event() {
+    let receiver = sandbox().receiver().expect("the sandbox runs a receiver");
+    let base = receiver.url().trim_end_matches('/').to_string();
+    let mut s = Scenario::without_serin("hk-events").await;
+    let global = format!("{base}/global/{}", s.ns);
+    s.start_replica(&["--event-webhook", &global]);
+    s.apply(&podinfo("6.0.0", &[]));
+    let hook = format!(
+        "    - name: events\n      type: event\n      url: {base}/hook/{}\n",
+        s.ns
+    );
+    s.apply(&canary(
+        "",
+        &with_hooks(&format!("{hook}{LOAD}").replace("NS", &s.ns)),
+    ));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    s.wait_phase("podinfo", Phase::Succeeded, 120).await;
+    for path in [format!("/hook/{}", s.ns), format!("/global/{}", s.ns)] {
+        let got = || -> Vec<String> {
+            receiver
+                .received()
+                .into_iter()
+                .filter(|r| r.path == path)
+                .filter(|r| {
+                    let m = &r.body["metadata"];
+                    r.body["name"] == "podinfo"
+                        && m["eventType"].is_string()
+                        && m["timestamp"]
+                            .as_str()
+                            .is_some_and(|t| t.parse::<i64>().is_ok())
+                })
+                .filter_map(|r| {
+                    r.body["metadata"]["eventMessage"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .collect()
+        };
+        crate::support::eventually(&path, std::time::Duration::from_secs(20), || async {
+            let messages = got();
+            let all = [
+                "New revision detected",
+                "Starting canary analysis",
+                "Promotion completed",
+            ]
+            .iter()
+            .all(|want| messages.iter().any(|m| m.contains(want)));
+            Ok(all.then_some(()))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}: {:?}", got()));
+    }
+}
