@@ -100,6 +100,21 @@ pub struct RunArgs {
     /// A webhook that receives every event of every Canary, as Flagger's flag.
     #[arg(long, env = "EVENT_WEBHOOK_URL")]
     event_webhook: Option<String>,
+    /// Slack incoming webhook for the alerts of Canaries without `analysis.alerts`.
+    #[arg(long, env = "SLACK_URL")]
+    slack_url: Option<String>,
+    /// Slack channel of `--slack-url`.
+    #[arg(long, env = "SLACK_CHANNEL")]
+    slack_channel: Option<String>,
+    /// Slack user name of `--slack-url`.
+    #[arg(long, env = "SLACK_USER")]
+    slack_user: Option<String>,
+    /// Microsoft Teams incoming webhook for the alerts of Canaries without `analysis.alerts`.
+    #[arg(long, env = "MSTEAMS_URL")]
+    msteams_url: Option<String>,
+    /// Cluster name shown in every alert.
+    #[arg(long, env = "CLUSTER_NAME")]
+    cluster_name: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -256,6 +271,8 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
             crate::alerts::SendPolicy::default(),
         ),
         event_webhook: args.event_webhook.clone().filter(|u| !u.is_empty()),
+        global_alerts: global_alerts(&args),
+        cluster_name: args.cluster_name.clone().filter(|c| !c.is_empty()),
     };
     let election = args.leader_election.then(|| crate::leadership::Election {
         namespace: args
@@ -268,6 +285,30 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
         duration: args.leader_election_duration,
     });
     crate::leadership::run(client, config, telemetry, ready, election, shutdown).await
+}
+
+/// The providers of the global alert flags, as AlertProviders would spell them.
+fn global_alerts(args: &RunArgs) -> Vec<crate::api::AlertProviderSpec> {
+    use crate::api::{AlertProviderSpec, AlertProviderType};
+    let set = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    if let Some(address) = set(&args.slack_url) {
+        out.push(AlertProviderSpec {
+            type_: AlertProviderType::Slack,
+            channel: set(&args.slack_channel),
+            username: set(&args.slack_user),
+            address: Some(address),
+            ..Default::default()
+        });
+    }
+    if let Some(address) = set(&args.msteams_url) {
+        out.push(AlertProviderSpec {
+            type_: AlertProviderType::Msteams,
+            address: Some(address),
+            ..Default::default()
+        });
+    }
+    out
 }
 
 async fn shutdown_signal() {

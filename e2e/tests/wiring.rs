@@ -231,6 +231,8 @@ impl Env {
                 serin::alerts::SendPolicy::default(),
             ),
             event_webhook: None,
+            global_alerts: Vec::new(),
+            cluster_name: None,
         }
     }
 

@@ -54,6 +54,7 @@ pub(super) fn notify(canary: &Canary, ctx: &Ctx, events: &[Note]) {
         return;
     };
     if analysis.alerts.is_empty() {
+        global(canary, ctx, events);
         return;
     }
     let namespace = canary.namespace().unwrap_or_default();
@@ -79,7 +80,7 @@ pub(super) fn notify(canary: &Canary, ctx: &Ctx, events: &[Note]) {
             workload: canary.spec.target_ref.name.clone(),
             namespace: namespace.clone(),
             message,
-            fields: alerts::metadata_fields(&canary.spec, &namespace),
+            fields: fields(canary, ctx, &namespace),
             severity,
         };
         let (client, sender) = (ctx.client.clone(), ctx.config.alerts.clone());
@@ -87,6 +88,49 @@ pub(super) fn notify(canary: &Canary, ctx: &Ctx, events: &[Note]) {
         tokio::spawn(async move {
             for to in recipients {
                 deliver(&client, &sender, &namespace, &to, &alert).await;
+            }
+            drop(permit);
+        });
+    }
+}
+
+fn fields(canary: &Canary, ctx: &Ctx, namespace: &str) -> Vec<alerts::Field> {
+    let mut fields = alerts::metadata_fields(&canary.spec, namespace);
+    if let Some(cluster) = &ctx.config.cluster_name {
+        fields.push(alerts::Field::new("Cluster", cluster));
+    }
+    fields
+}
+
+/// Every alert to the providers of the global flags, for a Canary with no alerts of its
+/// own (its own alerts override them, as in Flagger).
+fn global(canary: &Canary, ctx: &Ctx, events: &[Note]) {
+    if ctx.config.global_alerts.is_empty() {
+        return;
+    }
+    let namespace = canary.namespace().unwrap_or_default();
+    for (severity, message) in events.iter().filter_map(alert_for) {
+        let Ok(permit) = IN_FLIGHT.clone().try_acquire_owned() else {
+            tracing::warn!(%message, "too many alerts in flight; alert dropped");
+            continue;
+        };
+        let alert = Alert {
+            workload: canary.spec.target_ref.name.clone(),
+            namespace: namespace.clone(),
+            message,
+            fields: fields(canary, ctx, &namespace),
+            severity,
+        };
+        let (providers, sender) = (ctx.config.global_alerts.clone(), ctx.config.alerts.clone());
+        tokio::spawn(async move {
+            for spec in providers {
+                let address = spec.address.clone().unwrap_or_default();
+                match alerts::delivery(&spec, &address, None, &alert) {
+                    Ok(delivery) => {
+                        sender.send(&delivery).await;
+                    }
+                    Err(error) => tracing::warn!(%error, "global alert dropped"),
+                }
             }
             drop(permit);
         });

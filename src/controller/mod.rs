@@ -59,6 +59,11 @@ pub struct Config {
     pub alerts: crate::alerts::AlertSender,
     /// `--event-webhook`: receives every event of every Canary.
     pub event_webhook: Option<String>,
+    /// Providers of `--slack-url` and `--msteams-url`: they receive every alert of the
+    /// Canaries that set no `analysis.alerts` of their own.
+    pub global_alerts: Vec<crate::api::AlertProviderSpec>,
+    /// `--cluster-name`: added to every alert as its `Cluster` field.
+    pub cluster_name: Option<String>,
 }
 
 /// Shared state of every reconcile: the client, the caches, the recorder.

@@ -146,3 +146,33 @@ async fn al_promotion_and_rollback_reach_providers_by_severity() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn al_global_slack_flag_serves_canaries_without_alerts() {
+    let base = sandbox().receiver().unwrap().url();
+    let mut s = Scenario::without_serin("al-global").await;
+    let url = format!("{}/global-slack/{}", base.trim_end_matches('/'), s.ns);
+    s.start_replica(&[
+        "--slack-url",
+        &url,
+        "--slack-channel",
+        "ops",
+        "--cluster-name",
+        "sandbox-1",
+    ]);
+    s.apply(&podinfo("6.0.0", &[]));
+    s.apply(&canary("", ANALYSIS));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    s.wait_phase("podinfo", Phase::Succeeded, 120).await;
+    let path = format!("/global-slack/{}", s.ns);
+    arrives("the promotion alert through --slack-url", || {
+        received(&path).iter().any(|b| {
+            let text = b.to_string();
+            b["channel"] == "ops"
+                && text.contains("promotion finished")
+                && text.contains("sandbox-1")
+        })
+    })
+    .await;
+}
