@@ -95,6 +95,34 @@ pub struct RunArgs {
     /// How long a Lease lasts without renewal; a dead leader is replaced within it.
     #[arg(long, env = "SERIN_LEADER_ELECTION_DURATION", default_value = "15s", value_parser = parse_duration)]
     leader_election_duration: Duration,
+    /// Send webhook calls for HOST to IP:PORT instead of asking DNS, e.g.
+    /// `flagger-loadtester.test=127.0.0.1:39001` (repeatable; in the environment,
+    /// comma-separated). For serin running outside the cluster its hooks live in.
+    #[arg(
+        long = "resolve",
+        env = "SERIN_RESOLVE",
+        value_delimiter = ',',
+        value_name = "HOST=IP:PORT"
+    )]
+    resolve: Vec<crate::hooks::HostMapping>,
+    /// A webhook that receives every event of every Canary, as Flagger's flag.
+    #[arg(long, env = "EVENT_WEBHOOK_URL")]
+    event_webhook: Option<String>,
+    /// Slack incoming webhook for the alerts of Canaries without `analysis.alerts`.
+    #[arg(long, env = "SLACK_URL")]
+    slack_url: Option<String>,
+    /// Slack channel of `--slack-url`.
+    #[arg(long, env = "SLACK_CHANNEL")]
+    slack_channel: Option<String>,
+    /// Slack user name of `--slack-url`.
+    #[arg(long, env = "SLACK_USER")]
+    slack_user: Option<String>,
+    /// Microsoft Teams incoming webhook for the alerts of Canaries without `analysis.alerts`.
+    #[arg(long, env = "MSTEAMS_URL")]
+    msteams_url: Option<String>,
+    /// Cluster name shown in every alert.
+    #[arg(long, env = "CLUSTER_NAME")]
+    cluster_name: Option<String>,
 }
 
 /// The routers named, or every router when none is.
@@ -256,6 +284,16 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
         metrics_server: args.metrics_server.clone(),
         min_interval: args.min_interval,
         namespace: args.namespace.clone(),
+        hooks: crate::hooks::HookClients::new(args.resolve.clone())
+            .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?,
+        alerts: crate::alerts::AlertSender::new(
+            crate::hooks::build_client(&[], false)
+                .map_err(|e| anyhow::anyhow!("cannot build the alert HTTP client: {e}"))?,
+            crate::alerts::SendPolicy::default(),
+        ),
+        event_webhook: args.event_webhook.clone().filter(|u| !u.is_empty()),
+        global_alerts: global_alerts(&args),
+        cluster_name: args.cluster_name.clone().filter(|c| !c.is_empty()),
     };
     let election = args.leader_election.then(|| crate::leadership::Election {
         namespace: args
@@ -268,6 +306,30 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
         duration: args.leader_election_duration,
     });
     crate::leadership::run(client, config, telemetry, ready, election, shutdown).await
+}
+
+/// The providers of the global alert flags, as AlertProviders would spell them.
+fn global_alerts(args: &RunArgs) -> Vec<crate::api::AlertProviderSpec> {
+    use crate::api::{AlertProviderSpec, AlertProviderType};
+    let set = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    if let Some(address) = set(&args.slack_url) {
+        out.push(AlertProviderSpec {
+            type_: AlertProviderType::Slack,
+            channel: set(&args.slack_channel),
+            username: set(&args.slack_user),
+            address: Some(address),
+            ..Default::default()
+        });
+    }
+    if let Some(address) = set(&args.msteams_url) {
+        out.push(AlertProviderSpec {
+            type_: AlertProviderType::Msteams,
+            address: Some(address),
+            ..Default::default()
+        });
+    }
+    out
 }
 
 async fn shutdown_signal() {

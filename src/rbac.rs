@@ -40,6 +40,12 @@ const BEFORE_ROUTERS: &[Rule] = &[
         resources: &["metrictemplates"],
         verbs: &["get", "list", "watch"],
     },
+    // Read when an alert is sent, so an edited provider takes effect at once.
+    Rule {
+        api_groups: &["serin.dev"],
+        resources: &["alertproviders"],
+        verbs: &["get"],
+    },
     // Targets and primaries: watched, the primary applied (server-side apply creates it too).
     Rule {
         api_groups: &["apps"],
@@ -56,7 +62,7 @@ const BEFORE_ROUTERS: &[Rule] = &[
         resources: &["services"],
         verbs: &["get", "list", "watch", "create", "patch"],
     },
-    // Prometheus credentials named by a MetricTemplate's secretRef.
+    // Credentials named by a MetricTemplate's or an AlertProvider's secretRef.
     Rule {
         api_groups: &[""],
         resources: &["secrets"],

@@ -2,6 +2,10 @@
 //! SERIN_E2E_KUBECONFIG, a real API server), driven with kubectl as a user would.
 //! Each scenario has its own namespace and its own serin process scoped to it.
 
+mod scenarios {
+    mod alerts;
+    mod hooks;
+}
 mod support;
 
 #[path = "scenarios/autoscaling.rs"]

@@ -226,6 +226,14 @@ impl Env {
             metrics_server: "http://prometheus.invalid:9090".into(),
             min_interval: Duration::from_secs(1),
             namespace: Some(self.ns.clone()),
+            hooks: serin::hooks::HookClients::new(Vec::new()).expect("webhook clients"),
+            alerts: serin::alerts::AlertSender::new(
+                serin::hooks::build_client(&[], false).expect("alert client"),
+                serin::alerts::SendPolicy::default(),
+            ),
+            event_webhook: None,
+            global_alerts: Vec::new(),
+            cluster_name: None,
         }
     }
 

@@ -17,11 +17,11 @@ pub enum Phase {
     Initializing,
     /// Primary and routing in place, target scaled to zero; waiting for a new revision.
     Initialized,
-    /// Waiting for a gate (not used yet: webhooks are not supported).
+    /// A new revision waits for its `confirm-rollout` gate.
     Waiting,
     /// A new revision is being analysed.
     Progressing,
-    /// Waiting for a promotion gate (not used yet).
+    /// The analysis reached its last step and waits for its `confirm-promotion` gate.
     WaitingPromotion,
     /// The new revision is being copied into the primary and traffic moved back to it.
     Promoting,
@@ -116,6 +116,30 @@ pub struct CanaryStatus {
     /// Last result of each metric check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricStatus>,
+    /// Last call of each webhook for the current revision: a restart neither calls a
+    /// passed gate or pre-rollout hook again nor forgets that a gate was opened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookStatus>,
+}
+
+/// Last call of one webhook.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookStatus {
+    /// Name of the webhook.
+    pub name: String,
+    /// Its type, e.g. `pre-rollout`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Revision (the payload's `checksum`) the call was made for.
+    pub revision: String,
+    /// Whether it answered 200-202.
+    pub passed: bool,
+    /// What happened, e.g. `HTTP 403: Forbidden`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When it was last called.
+    pub last_call: DateTime<Utc>,
 }
 
 /// Verdict of one metric check.

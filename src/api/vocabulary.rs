@@ -48,6 +48,10 @@ pub mod reasons {
     pub const TERMINATED: &str = "Terminated";
     /// The router's route is not accepted by its parent: the run holds its weight.
     pub const ROUTE_NOT_ACCEPTED: &str = "RouteNotAccepted";
+    /// A gate (`confirm-*`) is closed; the Canary holds where it is.
+    pub const WAITING: &str = "Waiting";
+    /// A webhook did not answer 200-202 (name, HTTP status and answer in the message).
+    pub const WEBHOOK_FAILED: &str = "WebhookFailed";
 
     /// Every reason, for the README check.
     pub const ALL: &[&str] = &[
@@ -66,6 +70,8 @@ pub mod reasons {
         ROUTE_CANARY,
         SUCCEEDED,
         PROMOTION_FAILED,
+        WAITING,
+        WEBHOOK_FAILED,
         INVALID_SPEC,
         TARGET_NOT_FOUND,
         AUTOSCALER_NOT_FOUND,

@@ -1,7 +1,7 @@
 //! Gather: fetches what the decision asked for with [`Next::Gather`](crate::decide::Next).
 //! Metrics today (the templates from the cache, the few Secrets they name read directly,
 //! the queries run against the [`MetricsSource`](crate::metrics::MetricsSource)); webhooks
-//! and approvals are the next kinds of input and land here too.
+//! and gates are called by [`super::hooks`].
 
 use std::collections::BTreeMap;
 
@@ -17,15 +17,30 @@ use crate::decide::{Inputs, Measurement, Request};
 use crate::metrics::{self, QueryError};
 use crate::router::Router;
 
-/// Gathers the inputs `request` names.
-pub async fn gather(canary: &Canary, ctx: &Ctx, router: &dyn Router, request: Request) -> Inputs {
-    Inputs {
-        metrics: if request.metrics {
+/// Gathers the inputs `request` names; `checksum` is the revision hooks are called for.
+pub async fn gather(
+    canary: &Canary,
+    ctx: &Ctx,
+    router: &dyn Router,
+    request: Request,
+    checksum: &str,
+) -> Inputs {
+    let metrics = async {
+        if request.metrics {
             Some(measure(canary, ctx, router).await)
         } else {
             None
-        },
-    }
+        }
+    };
+    let hooks = async {
+        if request.hooks.is_empty() {
+            None
+        } else {
+            Some(super::hooks::call(canary, ctx, request.hooks, checksum).await)
+        }
+    };
+    let (metrics, hooks) = futures::join!(metrics, hooks);
+    Inputs { metrics, hooks }
 }
 
 type SecretData = Result<BTreeMap<String, String>, QueryError>;

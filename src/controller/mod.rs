@@ -7,11 +7,13 @@
 //! exact time the next step or deadline is due does the rest. Nothing polls. A Canary that
 //! cannot be decoded is reported by [`invalid`] and skipped.
 
+mod alerts;
 mod autoscaling;
 mod converge;
 mod error;
 mod finalize;
 pub mod gather;
+mod hooks;
 mod invalid;
 mod kinds;
 pub mod observe;
@@ -55,6 +57,17 @@ pub struct Config {
     pub namespace: Option<String>,
     /// The routers whose kinds serin watches (and has RBAC for): `--routers`.
     pub routers: Vec<crate::decide::Provider>,
+    /// The HTTP clients webhook calls share (host mappings, concurrency bound).
+    pub hooks: crate::hooks::HookClients,
+    /// Delivers `analysis.alerts` notifications.
+    pub alerts: crate::alerts::AlertSender,
+    /// `--event-webhook`: receives every event of every Canary.
+    pub event_webhook: Option<String>,
+    /// Providers of `--slack-url` and `--msteams-url`: they receive every alert of the
+    /// Canaries that set no `analysis.alerts` of their own.
+    pub global_alerts: Vec<crate::api::AlertProviderSpec>,
+    /// `--cluster-name`: added to every alert as its `Cluster` field.
+    pub cluster_name: Option<String>,
 }
 
 /// Shared state of every reconcile: the client, the caches, the recorder.
@@ -161,7 +174,12 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     };
     let mut decision = decide_now(&obs);
     if let (Next::Gather(request), Some(router)) = (&decision.next, router) {
-        obs.inputs = gather::gather(canary, ctx, router, *request).await;
+        let checksum = obs
+            .target
+            .as_ref()
+            .map(|t| t.revision.clone())
+            .unwrap_or_default();
+        obs.inputs = gather::gather(canary, ctx, router, *request, &checksum).await;
         decision = decide_now(&obs);
         if obs.inputs.metrics.is_some() {
             ctx.telemetry

@@ -52,6 +52,8 @@ pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> R
             warn!(error = %e, "could not publish event");
         }
     }
+    super::alerts::notify(canary, ctx, &decision.events);
+    super::hooks::send_events(canary, ctx, decision);
     Ok(())
 }
 

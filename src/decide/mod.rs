@@ -15,6 +15,7 @@
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
 mod affinity;
+mod gates;
 pub mod inputs;
 pub mod plan;
 mod promotion;
@@ -33,7 +34,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{CanaryStatus, Phase, conditions, reasons};
 use crate::build::PRIMARY_SUFFIX;
-pub use inputs::{Inputs, Measurement, Request};
+pub use inputs::{HookCall, HookSet, Inputs, Measurement, Request};
 pub use plan::Plan;
 pub use settings::{Provider, Settings, SpecError, StrategyKind, TargetKind};
 pub use strategy::{After, Strategy, TrafficSplit};
@@ -163,7 +164,9 @@ pub fn decide(
     }
     let next = match status.phase() {
         Phase::Initializing => d.initializing(settings, obs.primary.as_ref()),
-        Phase::Initialized | Phase::Succeeded | Phase::Failed | Phase::Waiting => d.idle(target),
+        Phase::Initialized | Phase::Succeeded | Phase::Failed | Phase::Waiting => {
+            d.idle(settings, target, obs)
+        }
         Phase::Progressing | Phase::WaitingPromotion => d.progressing(settings, target, obs),
         Phase::Promoting => d.promoting(settings, target, obs.primary.as_ref()),
         Phase::Finalising => d.finalising(settings, target),

@@ -1,7 +1,9 @@
 //! The analysis run: noticing a new revision, waiting for the canary, judging each step,
 //! advancing through the strategy's steps, halting and rolling back.
 
+use super::gates::{Gate, step_hooks};
 use super::*;
+use crate::api::HookType;
 
 impl Step<'_> {
     pub(super) fn initializing(&mut self, settings: &Settings, primary: Option<&Workload>) -> Next {
@@ -49,9 +51,37 @@ impl Step<'_> {
             && rev != self.status.last_promoted_spec.as_ref()
     }
 
-    pub(super) fn idle(&mut self, target: &Workload) -> Next {
+    pub(super) fn idle(
+        &mut self,
+        settings: &Settings,
+        target: &Workload,
+        obs: &Observation,
+    ) -> Next {
+        if let Some(next) = self.post_rollout(settings, obs) {
+            return next;
+        }
         if !self.is_new_revision(target) {
             return Next::Idle;
+        }
+        match self.gate(settings, obs, HookType::ConfirmRollout, &target.revision) {
+            Gate::Open => {}
+            Gate::Ask => {
+                if self.status.phase() == Phase::Waiting
+                    && let Some(due) =
+                        self.next_call(settings, HookType::ConfirmRollout, &target.revision)
+                {
+                    return Next::At(due);
+                }
+                return Next::Gather(Request::hooks(&[HookType::ConfirmRollout]));
+            }
+            Gate::Closed(why) => {
+                self.promoted(
+                    conditions::UNKNOWN,
+                    Phase::Waiting,
+                    "Canary is waiting for approval",
+                );
+                return self.hold(settings, Phase::Waiting, "waiting for approval", &why);
+            }
         }
         self.start_run(target);
         self.normal(
@@ -113,6 +143,7 @@ impl Step<'_> {
         self.status.waiting_since = None;
         self.status.last_failed_check = None;
         self.status.metrics.clear();
+        self.keep_hooks_of(&target.revision);
     }
 
     pub(super) fn progressing(
@@ -146,7 +177,18 @@ impl Step<'_> {
             return self.promote();
         }
         let strategy = settings.strategy();
+        let revision = target.revision.clone();
         if !strategy.started(&self.status) {
+            match self.gate(settings, obs, HookType::PreRollout, &revision) {
+                Gate::Open => {}
+                Gate::Ask => {
+                    if let Some(due) = self.next_call(settings, HookType::PreRollout, &revision) {
+                        return Next::At(due);
+                    }
+                    return Next::Gather(Request::hooks(&[HookType::PreRollout]));
+                }
+                Gate::Closed(why) => return self.failed_check(settings, vec![why]),
+            }
             self.normal(
                 reasons::START_ANALYSIS,
                 format!("Starting canary analysis for {}", self.who.target()),
@@ -159,22 +201,72 @@ impl Step<'_> {
         if self.now < due {
             return Next::At(due);
         }
+        let last_step = strategy.after(&self.status) == After::Promote;
         let Some(measured) = &obs.inputs.metrics else {
-            return Next::Gather(Request::METRICS);
+            return Next::Gather(Request {
+                metrics: true,
+                hooks: step_hooks(self, settings, &revision, last_step),
+            });
         };
+        if self.rollback_requested(obs, &revision).is_some() {
+            let msg = format!("Rolling back {} manual webhook invoked", self.who.canary());
+            return self.rollback(msg);
+        }
         // Judged here, not where they were measured: the verdict is part of the decision.
         let checks: Vec<_> = measured.iter().map(verdict::judge_measurement).collect();
         self.status.step_started_at = Some(self.now);
-        let failed: Vec<String> = checks
+        let mut failed: Vec<String> = checks
             .iter()
             .filter_map(|c| verdict::explain(c, &self.who.canary(), &self.who.target()))
             .collect();
         self.status.metrics = checks;
+        if let Gate::Closed(why) = self.gate(settings, obs, HookType::Rollout, &revision) {
+            failed.push(why);
+        }
         if !failed.is_empty() {
             return self.failed_check(settings, failed);
         }
         let after = strategy.after(&self.status);
-        self.step_to(settings, &strategy, after)
+        self.step_after_checks(settings, obs, &strategy, after, &revision)
+    }
+
+    /// A step passed its checks: the gate of what comes next (`confirm-traffic-increase`
+    /// before a weight increase, `confirm-promotion` before promotion), then that step.
+    fn step_after_checks(
+        &mut self,
+        settings: &Settings,
+        obs: &Observation,
+        strategy: &Strategy<'_>,
+        after: After,
+        revision: &str,
+    ) -> Next {
+        let gate = match after {
+            After::Weight(_) => HookType::ConfirmTrafficIncrease,
+            After::Promote => HookType::ConfirmPromotion,
+            After::Iteration(_) => return self.step_to(settings, strategy, after),
+        };
+        match self.gate(settings, obs, gate, revision) {
+            Gate::Open | Gate::Ask => self.step_to(settings, strategy, after),
+            Gate::Closed(why) if gate == HookType::ConfirmPromotion => {
+                self.promoted(
+                    conditions::UNKNOWN,
+                    Phase::WaitingPromotion,
+                    "Canary is waiting for promotion approval",
+                );
+                self.hold(
+                    settings,
+                    Phase::WaitingPromotion,
+                    "waiting for promotion approval",
+                    &why,
+                )
+            }
+            Gate::Closed(why) => self.hold(
+                settings,
+                Phase::Progressing,
+                "waiting for traffic increase approval",
+                &why,
+            ),
+        }
     }
 
     fn step_to(&mut self, settings: &Settings, strategy: &Strategy<'_>, after: After) -> Next {

@@ -76,6 +76,8 @@ pub struct Settings {
     pub kind: StrategyKind,
     /// Session affinity of the weighted canary.
     pub affinity: Option<SessionAffinity>,
+    /// `analysis.webhooks`: the gates and hooks the decision asks to be called.
+    pub webhooks: Vec<crate::api::CanaryWebhook>,
 }
 
 /// The strategy a spec asks for, with what it needs; [`Settings::strategy`] lends it out.
@@ -132,6 +134,7 @@ impl Settings {
                 skip_analysis: true,
                 kind: StrategyKind::Canary,
                 affinity: None,
+                webhooks: Vec::new(),
             });
         };
         let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
@@ -167,6 +170,7 @@ impl Settings {
             skip_analysis: spec.skip_analysis,
             kind,
             affinity: analysis.session_affinity.clone(),
+            webhooks: analysis.webhooks.clone(),
         })
     }
 

@@ -33,8 +33,6 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
                 .is_some_and(|s| s.has_unimplemented()),
             "analysis.sessionAffinity (primaryCookieName and cookie attributes)",
         );
-        flag(!a.webhooks.is_empty(), "analysis.webhooks");
-        flag(!a.alerts.is_empty(), "analysis.alerts");
     }
     out
 }
@@ -48,10 +46,12 @@ mod tests {
     fn lists_only_what_is_set() {
         let spec: CanarySpec = serde_json::from_value(json!({
             "targetRef": {"kind": "Deployment", "name": "podinfo"},
-            "service": {"port": 80},
-            "analysis": {"interval": "1m", "stepWeight": 10, "webhooks": [{"name": "load", "url": "http://x/"}]}
+            "service": {"port": 80, "headless": true},
+            "analysis": {"interval": "1m", "iterations": 5, "webhooks": [{"name": "load", "url": "http://x/"}],
+                         "alerts": [{"name": "a", "providerRef": {"name": "slack"}}],
+                         "mirror": true}
         }))
         .unwrap();
-        assert_eq!(unsupported_fields(&spec), vec!["analysis.webhooks"]);
+        assert_eq!(unsupported_fields(&spec), vec!["service.headless"]);
     }
 }

@@ -66,6 +66,18 @@ fn install_crds() {
     });
 }
 
+/// The flags that send a manifest's `http://flagger-loadtester.test/` to the sandbox's
+/// loadtester stand-in, as a user running serin outside the cluster would.
+fn loadtester_mapping() -> Vec<String> {
+    match sandbox().loadtester() {
+        Some(lt) => vec![
+            "--resolve".into(),
+            format!("flagger-loadtester.test={}", lt.addr()),
+        ],
+        None => Vec::new(),
+    }
+}
+
 /// One scenario: its namespace, its serin process.
 pub struct Scenario {
     /// The name of the namespace.
@@ -140,6 +152,7 @@ impl Scenario {
             .args(["--metrics-server", &sandbox().prometheus_url])
             .args(["--namespace", &self.ns])
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(loadtester_mapping())
             .args(extra)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

@@ -1,6 +1,7 @@
 //! Every transition of the decision, without a cluster or a runtime: the fixtures here,
 //! the tests by step of the rollout.
 
+mod gates;
 mod promotion;
 mod routing;
 mod run;
@@ -38,6 +39,7 @@ fn settings() -> Settings {
         skip_analysis: false,
         kind: StrategyKind::Canary,
         affinity: None,
+        webhooks: Vec::new(),
     }
 }
 
@@ -141,10 +143,24 @@ impl Canary {
         checks: Option<Vec<Measurement>>,
         now: DateTime<Utc>,
     ) -> Decision {
+        let inputs = Inputs {
+            metrics: checks,
+            hooks: None,
+        };
+        self.step_with(target, primary, inputs, now)
+    }
+
+    fn step_with(
+        &mut self,
+        target: Option<Workload>,
+        primary: Option<Workload>,
+        inputs: Inputs,
+        now: DateTime<Utc>,
+    ) -> Decision {
         let obs = Observation {
             target,
             primary,
-            inputs: Inputs { metrics: checks },
+            inputs,
             route_not_accepted: self.route_not_accepted.clone(),
             ..Default::default()
         };
