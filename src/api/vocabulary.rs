@@ -10,6 +10,9 @@ pub mod conditions {
     pub const SUPPORTED: &str = "Supported";
     /// serin's condition: False while the spec is invalid in a way the schema cannot check.
     pub const VALID: &str = "Valid";
+    /// serin's condition: False while reconciling this Canary fails inside serin (a
+    /// panic, caught); removed by the next reconcile that completes.
+    pub const RECONCILED: &str = "Reconciled";
 
     /// Condition statuses, as Kubernetes spells them.
     pub const TRUE: &str = "True";
@@ -40,6 +43,8 @@ pub mod reasons {
     pub const INVALID_OBJECT: &str = "InvalidObject";
     pub const TERMINATING: &str = "Terminating";
     pub const TERMINATED: &str = "Terminated";
+    /// serin panicked while reconciling this Canary; caught, retried with backoff.
+    pub const RECONCILE_PANICKED: &str = "ReconcilePanicked";
 
     /// Every reason, for the README check.
     pub const ALL: &[&str] = &[
@@ -63,6 +68,7 @@ pub mod reasons {
         INVALID_OBJECT,
         TERMINATING,
         TERMINATED,
+        RECONCILE_PANICKED,
     ];
 }
 

@@ -13,6 +13,7 @@ mod finalize;
 pub mod gather;
 mod invalid;
 pub mod observe;
+mod panics;
 mod pending;
 mod record;
 pub mod snapshot;
@@ -94,7 +95,13 @@ async fn reconcile_guarded(
     ctx: Arc<Ctx>,
 ) -> Result<Action, Error> {
     match &guard.0 {
-        Ok(canary) => reconcile(canary, &ctx).await,
+        Ok(canary) => {
+            let result = panics::catch(reconcile(canary, &ctx)).await;
+            if let Err(Error::Panicked(panic)) = &result {
+                panics::report(canary, &ctx, panic).await;
+            }
+            result
+        }
         Err(invalid) => Ok(invalid::report(invalid, &ctx).await),
     }
 }
@@ -160,14 +167,30 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
                 .observe_checks(canary, &decision.status.metrics);
         }
     }
+    // A reconcile that gets this far did not panic: a past panic's condition goes.
+    decision
+        .status
+        .remove_condition(crate::api::conditions::RECONCILED);
     record::record(canary, ctx, &decision).await?;
     ctx.telemetry.observe_canary(canary, &decision.status);
     if let (Some(plan), Some(router)) = (&decision.plan, router) {
         converge::converge(canary, ctx, plan, router, &snap).await?;
     }
     Ok(match decision.next {
-        Next::At(at) => Action::requeue((at - Utc::now()).to_std().unwrap_or(Duration::ZERO)),
+        Next::At(at) => Action::requeue(until(at)),
         Next::Gather(_) => Action::requeue(Duration::ZERO),
         Next::Idle => Action::await_change(),
     })
+}
+
+/// The longest requeue: a reconcile is always safe to run early (it decides again), while
+/// the runtime adds the delay to an `Instant`, which panics on overflow.
+const MAX_REQUEUE: Duration = Duration::from_secs(3600);
+
+/// How long until `at`, at least zero and at most [`MAX_REQUEUE`].
+fn until(at: chrono::DateTime<Utc>) -> Duration {
+    (at - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_REQUEUE)
 }

@@ -14,6 +14,7 @@
 //! [`inputs`] (what a step asks to be gathered: metrics now) and [`verdict`] (judging
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
+mod clock;
 pub mod inputs;
 pub mod plan;
 mod promotion;
@@ -291,7 +292,7 @@ impl<'a> Step<'a> {
             Rollout::Failed(why) => Err(WaitOutcome::Failed(why.clone())),
             Rollout::InProgress(why) => {
                 let since = *self.status.waiting_since.get_or_insert(self.now);
-                let deadline = since + settings.progress_deadline;
+                let deadline = clock::after(since, settings.progress_deadline);
                 if self.now >= deadline {
                     Err(WaitOutcome::Failed(format!(
                         "{why} (waited since {}, progressDeadlineSeconds {})",

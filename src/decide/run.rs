@@ -150,7 +150,7 @@ impl Step<'_> {
             return self.advance(settings, strategy.first_weight());
         }
         let started = self.status.step_started_at.unwrap_or(self.now);
-        let due = started + settings.interval;
+        let due = clock::after(started, settings.interval);
         if self.now < due {
             return Next::At(due);
         }
@@ -181,11 +181,11 @@ impl Step<'_> {
             reasons::ADVANCE,
             format!("Advance {} canary weight {weight}", self.who.canary()),
         );
-        Next::At(self.now + settings.interval)
+        Next::At(clock::after(self.now, settings.interval))
     }
 
     fn failed_check(&mut self, settings: &Settings, failed: Vec<String>) -> Next {
-        self.status.failed_checks += 1;
+        self.status.failed_checks = self.status.failed_checks.saturating_add(1);
         self.status.last_failed_check = failed.first().cloned();
         for message in failed {
             self.warning(reasons::HALT, message);
@@ -198,7 +198,7 @@ impl Step<'_> {
             );
             return self.rollback(msg);
         }
-        Next::At(self.now + settings.interval)
+        Next::At(clock::after(self.now, settings.interval))
     }
 
     pub(super) fn rollback(&mut self, message: String) -> Next {

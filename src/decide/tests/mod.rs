@@ -1,6 +1,7 @@
 //! Every transition of the decision, without a cluster or a runtime: the fixtures here,
 //! the tests by step of the rollout.
 
+mod extremes;
 mod promotion;
 mod run;
 mod spec;
