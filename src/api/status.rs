@@ -109,6 +109,24 @@ pub struct CanaryStatus {
     /// Last result of each metric check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricStatus>,
+    /// serin: consecutive checks whose query errored in this run; absent when the last
+    /// check got answers. Errored checks hold the step instead of failing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_errors: Option<MetricErrors>,
+}
+
+/// Consecutive errored checks: how many, since when, and the last cause.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricErrors {
+    /// Checks in a row whose query errored.
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub count: i32,
+    /// When the first of them was made.
+    pub since: DateTime<Utc>,
+    /// The last error, naming its cause.
+    #[schemars(length(max = 4096))]
+    pub last: String,
 }
 
 /// Verdict of one metric check.

@@ -15,6 +15,7 @@
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
 mod clock;
+mod errored;
 pub mod inputs;
 pub mod plan;
 mod promotion;
@@ -31,6 +32,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{CanaryStatus, Phase, conditions, reasons};
 use crate::build::PRIMARY_SUFFIX;
+pub use errored::MetricErrorPolicy;
 pub use inputs::{Inputs, Measurement, Request};
 pub use plan::Plan;
 pub use settings::{Provider, Settings, SpecError, TargetKind};

@@ -112,6 +112,7 @@ impl Step<'_> {
         self.status.waiting_since = None;
         self.status.last_failed_check = None;
         self.status.metrics.clear();
+        self.status.metric_errors = None;
     }
 
     pub(super) fn progressing(
@@ -160,6 +161,11 @@ impl Step<'_> {
         // Judged here, not where they were measured: the verdict is part of the decision.
         let checks: Vec<_> = measured.iter().map(Measurement::judge).collect();
         self.status.step_started_at = Some(self.now);
+        if errored::holds(&checks, &settings.metric_errors) {
+            self.status.metrics = checks.clone();
+            return self.errored_check(settings, &checks);
+        }
+        self.status.metric_errors = None;
         let failed: Vec<String> = checks
             .iter()
             .filter_map(|c| verdict::explain(c, &self.who.canary(), &self.who.target()))

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::Strategy;
+use super::{MetricErrorPolicy, Strategy};
 use crate::api::duration::MAX_INTERVAL;
 use crate::api::{CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, parse_duration};
 
@@ -63,6 +63,8 @@ pub struct Settings {
     pub promotion_step: i32,
     pub progress_deadline: Duration,
     pub skip_analysis: bool,
+    /// What an errored metric query does to the step.
+    pub metric_errors: MetricErrorPolicy,
 }
 
 /// What makes a spec unusable; reported on the Canary, never retried until the spec changes.
@@ -103,6 +105,7 @@ impl Settings {
                 promotion_step: 0,
                 progress_deadline: Duration::from_secs(deadline as u64),
                 skip_analysis: true,
+                metric_errors: MetricErrorPolicy::default(),
             });
         };
         let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
@@ -132,6 +135,7 @@ impl Settings {
             promotion_step: analysis.step_weight_promotion.unwrap_or(0).clamp(0, 100),
             progress_deadline: Duration::from_secs(deadline as u64),
             skip_analysis: spec.skip_analysis,
+            metric_errors: MetricErrorPolicy::from_spec(analysis),
         })
     }
 

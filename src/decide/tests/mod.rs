@@ -1,6 +1,7 @@
 //! Every transition of the decision, without a cluster or a runtime: the fixtures here,
 //! the tests by step of the rollout.
 
+mod errored;
 mod extremes;
 mod promotion;
 mod run;
@@ -35,6 +36,7 @@ fn settings() -> Settings {
         promotion_step: 0,
         progress_deadline: Duration::from_secs(600),
         skip_analysis: false,
+        metric_errors: MetricErrorPolicy::default(),
     }
 }
 
