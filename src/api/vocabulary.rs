@@ -38,6 +38,8 @@ pub mod reasons {
     pub const PROMOTION_FAILED: &str = "PromotionFailed";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
+    /// The target exists but serin cannot manage it (e.g. its selector has no matchLabels).
+    pub const INVALID_TARGET: &str = "InvalidTarget";
     pub const UNSUPPORTED_FIELDS: &str = "UnsupportedFields";
     /// A stored Canary serin cannot decode (e.g. a value written by an older server).
     pub const INVALID_OBJECT: &str = "InvalidObject";
@@ -64,6 +66,7 @@ pub mod reasons {
         PROMOTION_FAILED,
         INVALID_SPEC,
         TARGET_NOT_FOUND,
+        INVALID_TARGET,
         UNSUPPORTED_FIELDS,
         INVALID_OBJECT,
         TERMINATING,

@@ -64,6 +64,10 @@ impl Snapshot {
             target: self.target.as_deref().map(observe::target),
             primary: self.primary.as_deref().map(observe::primary),
             inputs: Default::default(),
+            target_problem: self
+                .target
+                .as_deref()
+                .and_then(crate::build::selector_problem),
         }
     }
 

@@ -70,6 +70,9 @@ pub struct Observation {
     pub primary: Option<Workload>,
     /// What was gathered because the decision asked for it ([`Next::Gather`]).
     pub inputs: Inputs,
+    /// Why the target cannot be managed (e.g. a selector without matchLabels); the
+    /// Canary is then refused with `Valid=False` and nothing is written.
+    pub target_problem: Option<String>,
 }
 
 /// Who the Canary is, for messages.
@@ -151,6 +154,11 @@ pub fn decide(
         d.invalid(reasons::TARGET_NOT_FOUND, &msg);
         return d.finish(Next::Idle);
     };
+    if let Some(why) = &obs.target_problem {
+        let msg = format!("target Deployment {}: {why}", who.target());
+        d.invalid(reasons::INVALID_TARGET, &msg);
+        return d.finish(Next::Idle);
+    }
     d.status.remove_condition(conditions::VALID);
     let next = match status.phase() {
         Phase::Initializing => d.initializing(settings, obs.primary.as_ref()),

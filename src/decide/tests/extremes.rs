@@ -92,6 +92,7 @@ fn the_decision_never_panics_on_extreme_inputs() {
                             let obs = Observation {
                                 target: target.clone(),
                                 primary: primary.clone(),
+                                target_problem: None,
                                 inputs: Inputs {
                                     metrics: metrics.clone(),
                                 },

@@ -141,6 +141,7 @@ impl Canary {
             target,
             primary,
             inputs: Inputs { metrics: checks },
+            target_problem: None,
         };
         let d = decide(
             &who(),

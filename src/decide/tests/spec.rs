@@ -50,7 +50,7 @@ fn unsupported_fields_are_reported_once() {
     let obs = Observation {
         target: Some(ready("v1")),
         primary: Some(ready("v1")),
-        inputs: Inputs::default(),
+        ..Default::default()
     };
     let d = decide(
         &who(),
@@ -141,4 +141,40 @@ fn the_plan_routes_the_recorded_weight_to_serving_workloads() {
     let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(31));
     let plan = d.plan.expect("a plan");
     assert_eq!((plan.split.primary, plan.split.canary), (100, 0));
+}
+
+#[test]
+fn an_unusable_target_is_refused_once_and_left_alone() {
+    let obs = Observation {
+        target: Some(ready("v1")),
+        target_problem: Some("the target's selector has only matchExpressions".into()),
+        ..Default::default()
+    };
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    assert_eq!(d.plan, None, "nothing is written for an unusable target");
+    assert_eq!(d.next, Next::Idle);
+    let valid = d
+        .status
+        .condition(conditions::VALID)
+        .expect("Valid condition");
+    assert_eq!(
+        (valid.status.as_str(), valid.reason.as_str()),
+        ("False", "InvalidTarget")
+    );
+    assert!(
+        valid.message.contains("only matchExpressions"),
+        "{}",
+        valid.message
+    );
+    assert_eq!(d.events.len(), 1);
+    let again = decide(&who(), &Ok(settings()), &[], false, &d.status, &obs, t(1));
+    assert!(again.events.is_empty(), "reported once");
 }
