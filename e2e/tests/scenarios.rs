@@ -3,6 +3,8 @@
 //! Each scenario has its own namespace and its own serin process scoped to it.
 
 mod support;
+#[path = "scenarios/trust.rs"]
+mod trust;
 
 use serin::api::{Phase, Verdict};
 use support::scenario::{ANALYSIS, Scenario, canary, gc_secs, kubectl, kubectl_result, podinfo};

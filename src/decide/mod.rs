@@ -16,6 +16,7 @@
 
 mod clock;
 mod errored;
+mod gone;
 pub mod inputs;
 pub mod plan;
 mod promotion;
@@ -150,6 +151,12 @@ pub fn decide(
         return d.finish(Next::Idle);
     }
     let Some(target) = &obs.target else {
+        if gone::in_run(status.phase()) {
+            let plan = d.target_gone(settings);
+            let mut decision = d.finish(Next::Idle);
+            decision.plan = Some(plan);
+            return decision;
+        }
         let msg = format!("target Deployment {} not found", who.target());
         d.invalid(reasons::TARGET_NOT_FOUND, &msg);
         return d.finish(Next::Idle);

@@ -1,0 +1,89 @@
+//! Trust (issue 9): what serin does when something it depends on fails or is unusable.
+
+use super::*;
+use serin::api::conditions;
+use support::target::sandbox;
+
+/// An address nothing listens on: a port bound and released.
+fn dead_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Prometheus unreachable mid-analysis: the step holds and the event names the cause;
+/// Prometheus back: the rollout continues and is promoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn t01_an_unreachable_metrics_server_holds_the_step() {
+    let dead = dead_address();
+    let extra = format!("  metricsServer: {dead}\n");
+    let analysis = format!("    metricErrorLimit: 50\n{ANALYSIS}");
+    let s = initialized("metrics-down", &analysis, &extra).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    let st = s
+        .wait_status("podinfo", 120, "two errored checks", |st| {
+            st.metric_errors.as_ref().is_some_and(|e| e.count >= 2)
+        })
+        .await;
+    assert_eq!(st.canary_weight, 20, "the step holds at the first weight");
+    assert_eq!(st.failed_checks, 0, "errors are not failed checks");
+    assert_eq!(st.phase, Some(Phase::Progressing));
+    let events = s.events("podinfo");
+    let cause = format!("connection refused to {dead}");
+    assert!(events.contains(&cause), "{events}");
+    assert!(events.contains("step held"), "{events}");
+
+    // The metrics server is back: the rollout goes on and is promoted.
+    let live = &sandbox().prometheus_url;
+    kubectl(
+        &[
+            "patch",
+            "canary/podinfo",
+            "-n",
+            &s.ns,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"metricsServer":"{live}"}}}}"#),
+        ],
+        None,
+    );
+    let st = s.wait_phase("podinfo", Phase::Succeeded, 180).await;
+    assert_eq!(st.failed_checks, 0);
+    assert_eq!(
+        image(&s, "podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.0.1"
+    );
+}
+
+/// A target whose selector has only matchExpressions is refused by name; nothing is
+/// created for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn t02_a_selector_without_match_labels_is_refused() {
+    let s = Scenario::new("match-expressions").await;
+    let deployment = podinfo("6.0.0", &[]).replace(
+        "  selector:\n    matchLabels:\n      app: podinfo\n",
+        "  selector:\n    matchExpressions:\n    - key: app\n      operator: In\n      values: [podinfo]\n",
+    );
+    assert!(deployment.contains("matchExpressions"), "{deployment}");
+    s.apply(&deployment);
+    s.apply(&canary("", ANALYSIS));
+    let st = s
+        .wait_status("podinfo", 60, "Valid=False", |st| {
+            st.condition(conditions::VALID)
+                .is_some_and(|c| c.status == conditions::FALSE)
+        })
+        .await;
+    let valid = st.condition(conditions::VALID).expect("Valid");
+    assert_eq!(valid.reason, "InvalidTarget");
+    assert!(
+        valid.message.contains("only matchExpressions"),
+        "{}",
+        valid.message
+    );
+    let events = s.events("podinfo");
+    assert!(events.contains("InvalidTarget"), "{events}");
+    assert!(
+        kubectl_result(&["get", "deployment/podinfo-primary", "-n", &s.ns], None).is_err(),
+        "no primary is created for an unusable target"
+    );
+}
