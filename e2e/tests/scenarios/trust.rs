@@ -87,3 +87,34 @@ async fn t02_a_selector_without_match_labels_is_refused() {
         "no primary is created for an unusable target"
     );
 }
+
+/// The target deleted mid-run: all traffic goes back to the primary at once and the run
+/// ends Failed, with an event that says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn t03_a_target_deleted_mid_run_routes_everything_to_the_primary() {
+    let s = initialized("target-gone", ANALYSIS, "").await;
+    s.apply(&podinfo("6.0.1", &[]));
+    s.wait_status("podinfo", 120, "the first step", |st| {
+        st.phase == Some(Phase::Progressing) && st.canary_weight > 0
+    })
+    .await;
+    kubectl(&["delete", "deployment/podinfo", "-n", &s.ns], None);
+    let st = s.wait_phase("podinfo", Phase::Failed, 60).await;
+    assert_eq!(st.canary_weight, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while weights(&s) != "100 0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "routing: {}",
+            weights(&s)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let events = s.events("podinfo");
+    assert!(events.contains("was deleted during the run"), "{events}");
+    assert_eq!(
+        image(&s, "podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.0.0",
+        "the primary keeps the promoted revision"
+    );
+}
