@@ -47,6 +47,8 @@ pub mod reasons {
     pub const TERMINATED: &str = "Terminated";
     /// serin panicked while reconciling this Canary; caught, retried with backoff.
     pub const RECONCILE_PANICKED: &str = "ReconcilePanicked";
+    /// The API server refused one of serin's writes (its message is in the event).
+    pub const WRITE_REFUSED: &str = "WriteRefused";
 
     /// Every reason, for the README check.
     pub const ALL: &[&str] = &[
@@ -72,6 +74,7 @@ pub mod reasons {
         TERMINATING,
         TERMINATED,
         RECONCILE_PANICKED,
+        WRITE_REFUSED,
     ];
 }
 

@@ -97,8 +97,8 @@ async fn reconcile_guarded(
     match &guard.0 {
         Ok(canary) => {
             let result = panics::catch(reconcile(canary, &ctx)).await;
-            if let Err(Error::Panicked(panic)) = &result {
-                panics::report(canary, &ctx, panic).await;
+            if let Err(error) = &result {
+                panics::report_failure(canary, &ctx, error).await;
             }
             result
         }
@@ -167,15 +167,14 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
                 .observe_checks(canary, &decision.status.metrics);
         }
     }
-    // A reconcile that gets this far did not panic: a past panic's condition goes.
-    decision
-        .status
-        .remove_condition(crate::api::conditions::RECONCILED);
     record::record(canary, ctx, &decision).await?;
     ctx.telemetry.observe_canary(canary, &decision.status);
     if let (Some(plan), Some(router)) = (&decision.plan, router) {
         converge::converge(canary, ctx, plan, router, &snap).await?;
     }
+    // Only a whole reconcile clears a past failure: clearing it before converge would
+    // make a write that keeps being refused flip the condition on every retry.
+    panics::clear(canary, ctx, &decision.status).await;
     Ok(match decision.next {
         Next::At(at) => Action::requeue(until(at)),
         Next::Gather(_) => Action::requeue(Duration::ZERO),

@@ -50,10 +50,42 @@ fn message(payload: &(dyn Any + Send)) -> String {
     truncate(&text, MAX_MESSAGE)
 }
 
-/// Reports a panic on the Canary: condition and Warning event when the message is new.
-pub(super) async fn report(canary: &Canary, ctx: &Ctx, panic: &str) {
-    error!(canary = %canary.name_any(), namespace = %canary.namespace().unwrap_or_default(), panic, "reconcile panicked; retried with backoff");
-    let message = format!("serin failed on this Canary (a bug; retried with backoff): {panic}");
+/// Reports a failed reconcile on the Canary when the user can act on it or must know:
+/// a panic, or a write the API server refused (e.g. an invalid derived name), with the
+/// API server's own message. Transient failures (conflicts, throttling, 5xx) are only
+/// logged and retried.
+pub(super) async fn report_failure(canary: &Canary, ctx: &Ctx, error: &Error) {
+    let (reason, message) = match error {
+        Error::Panicked(panic) => {
+            error!(canary = %canary.name_any(), namespace = %canary.namespace().unwrap_or_default(), panic, "reconcile panicked; retried with backoff");
+            (
+                reasons::RECONCILE_PANICKED,
+                format!("serin failed on this Canary (a bug; retried with backoff): {panic}"),
+            )
+        }
+        Error::Kube(kube::Error::Api(s)) if refused(s.code) => (
+            reasons::WRITE_REFUSED,
+            format!(
+                "the API server refused a write (HTTP {}, {}): {}; retried with backoff",
+                s.code, s.reason, s.message
+            ),
+        ),
+        Error::Kube(_) => return,
+    };
+    report(canary, ctx, reason, &truncate(&message, MAX_MESSAGE * 2)).await;
+}
+
+/// Whether an API status code means the request itself was refused, so retrying it
+/// unchanged will not help: 400 (bad request), 403 (forbidden), 404 on a write, 422
+/// (invalid). Conflicts, throttling and server errors pass on their own.
+fn refused(code: u16) -> bool {
+    matches!(code, 400 | 403 | 404 | 422)
+}
+
+/// Sets `Reconciled=False` with `message` and publishes a Warning event, both only when
+/// the message changed, so a Canary that fails on every retry floods nothing.
+async fn report(canary: &Canary, ctx: &Ctx, reason: &'static str, message: &str) {
+    let message = message.to_string();
     let mut status = canary.status.clone().unwrap_or_default();
     let same = status
         .condition(conditions::RECONCILED)
@@ -64,7 +96,7 @@ pub(super) async fn report(canary: &Canary, ctx: &Ctx, panic: &str) {
     status.set_condition(
         conditions::RECONCILED,
         conditions::FALSE,
-        reasons::RECONCILE_PANICKED,
+        reason,
         &message,
         canary.metadata.generation,
         chrono::Utc::now(),
@@ -81,13 +113,37 @@ pub(super) async fn report(canary: &Canary, ctx: &Ctx, panic: &str) {
     }
     let event = Event {
         type_: EventType::Warning,
-        reason: reasons::RECONCILE_PANICKED.into(),
+        reason: reason.into(),
         note: Some(truncate(&message, 1024)),
         action: "Reconcile".into(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &canary.object_ref(&())).await {
         warn!(error = %e, "could not publish event");
+    }
+}
+
+/// Removes `Reconciled=False` once a whole reconcile (record and converge) succeeded.
+/// A merge patch without a resourceVersion: the status was just written by this
+/// reconcile, and the list sent is that status's conditions minus this one.
+pub(super) async fn clear(canary: &Canary, ctx: &Ctx, status: &crate::api::CanaryStatus) {
+    if status.condition(conditions::RECONCILED).is_none() {
+        return;
+    }
+    let mut status = status.clone();
+    status.remove_condition(conditions::RECONCILED);
+    let api: Api<Canary> =
+        Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
+    let patch = serde_json::json!({"status": {"conditions": status.conditions}});
+    if let Err(e) = api
+        .patch_status(
+            &canary.name_any(),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        warn!(error = %e, "could not clear the Reconciled condition");
     }
 }
 
@@ -106,6 +162,12 @@ mod tests {
         assert!(matches!(&formatted, Err(Error::Panicked(m)) if m == "value 7"));
         let fine = catch(async { Ok(Action::await_change()) }).await;
         assert!(fine.is_ok());
+    }
+
+    #[test]
+    fn only_refusals_are_reported_on_the_canary() {
+        assert!(refused(422) && refused(400) && refused(403));
+        assert!(!refused(409) && !refused(429) && !refused(500) && !refused(503));
     }
 
     #[test]
