@@ -118,3 +118,36 @@ async fn t03_a_target_deleted_mid_run_routes_everything_to_the_primary() {
         "the primary keeps the promoted revision"
     );
 }
+
+/// A write the API server refuses (here: an apex label value Kubernetes does not accept)
+/// is shown on the Canary with the API server's message, and cleared once fixed.
+#[tokio::test(flavor = "multi_thread")]
+async fn t04_a_refused_write_is_shown_on_the_canary() {
+    let s = Scenario::new("write-refused").await;
+    s.apply(&podinfo("6.0.0", &[]));
+    let with_label = |value: &str| {
+        canary("", ANALYSIS).replace(
+            "  service:\n    port: 9898\n",
+            &format!(
+                "  service:\n    port: 9898\n    apex:\n      labels:\n        team: \"{value}\"\n"
+            ),
+        )
+    };
+    s.apply(&with_label("not a label value!"));
+    let st = s
+        .wait_status("podinfo", 60, "Reconciled=False", |st| {
+            st.condition(conditions::RECONCILED)
+                .is_some_and(|c| c.status == conditions::FALSE)
+        })
+        .await;
+    let c = st.condition(conditions::RECONCILED).expect("Reconciled");
+    assert_eq!(c.reason, "WriteRefused");
+    assert!(c.message.contains("metadata.labels"), "{}", c.message);
+    assert!(s.events("podinfo").contains("WriteRefused"));
+
+    s.apply(&with_label("web"));
+    s.wait_status("podinfo", 120, "initialised and Reconciled cleared", |st| {
+        st.phase == Some(Phase::Initialized) && st.condition(conditions::RECONCILED).is_none()
+    })
+    .await;
+}
