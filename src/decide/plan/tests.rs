@@ -67,3 +67,27 @@ fn the_apex_follows_the_serving_workload() {
         "a failed promotion keeps the canary"
     );
 }
+
+/// A failed run scales the canary down, except when the primary cannot serve (deleted
+/// mid-run): the canary is then the only workload left to route to.
+#[test]
+fn the_canary_is_never_scaled_down_while_it_is_the_only_workload_serving() {
+    let canary = Workload {
+        revision: "v2".into(),
+        replicas: 2,
+        rollout: crate::decide::Rollout::Complete,
+        serving: true,
+    };
+    let failed = status(Phase::Failed, 0);
+    assert_eq!(
+        canary_replicas(&failed, &canary, Some(&primary_on("v1"))),
+        Some(0)
+    );
+    assert_eq!(canary_replicas(&failed, &canary, None), None);
+    let down = Workload {
+        serving: false,
+        ..primary_on("v1")
+    };
+    assert_eq!(canary_replicas(&failed, &canary, Some(&down)), None);
+    assert_eq!(routed_weight(&failed, &canary, None), 100);
+}
