@@ -18,7 +18,10 @@ use kube::api::ApiResource;
 use serde_json::{Value, json};
 
 use crate::api::{Canary, CustomMetadata};
+
+mod selector;
 use crate::revision::revision_hash;
+pub use selector::selector_problem;
 
 /// Field manager of every server-side apply serin makes.
 pub const FIELD_MANAGER: &str = "serin";

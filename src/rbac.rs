@@ -24,7 +24,8 @@ pub fn rules(routers: &[Rule]) -> Vec<Rule> {
 }
 
 const BEFORE_ROUTERS: &[Rule] = &[
-    // Canaries: watched; finalizers added and removed with merge patches; status replaced.
+    // Canaries: watched; finalizers added and removed with merge patches; status replaced
+    // (and patched to clear a reported failure).
     Rule {
         api_groups: &["serin.dev"],
         resources: &["canaries"],
@@ -33,7 +34,7 @@ const BEFORE_ROUTERS: &[Rule] = &[
     Rule {
         api_groups: &["serin.dev"],
         resources: &["canaries/status"],
-        verbs: &["update"],
+        verbs: &["update", "patch"],
     },
     Rule {
         api_groups: &["serin.dev"],

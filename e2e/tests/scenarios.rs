@@ -7,6 +7,8 @@ mod scenarios {
     mod hooks;
 }
 mod support;
+#[path = "scenarios/trust.rs"]
+mod trust;
 
 #[path = "scenarios/autoscaling.rs"]
 mod autoscaling;

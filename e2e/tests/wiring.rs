@@ -4,8 +4,8 @@
 //! - a reconcile with nothing changed writes nothing, and
 //! - one analysis step writes no more than the status, the routing object and one event;
 //!
-//! and, running the whole controller, that an undecodable Canary is reported and blocks
-//! nothing.
+//! and, running the whole controller, that a panicking reconcile ([`panics`]) and an
+//! undecodable Canary are each reported and block nothing.
 //!
 //! The kubelet stand-in makes Deployments ready; nothing else of the sandbox runs.
 
@@ -31,6 +31,9 @@ use serin::metrics::{Endpoint, MetricsSource};
 use serin_sandbox::apiserver::{ApiServer, ApiServerConfig, Counters};
 use serin_sandbox::kubelet::{self, KubeletConfig};
 use tokio::time::Instant;
+
+#[path = "wiring/panics.rs"]
+mod panics;
 
 /// Long enough for the kubelet stand-in and the watches, short enough to fail fast.
 const WITHIN: Duration = Duration::from_secs(30);

@@ -242,6 +242,17 @@ pub struct CanaryAnalysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 2147483647))]
     pub threshold: Option<i32>,
+    /// serin: consecutive checks whose query errored (metrics server unreachable, query
+    /// refused) after which the rollout is rolled back; default 5. Such checks hold the
+    /// step without counting as failed checks; the rollout is also rolled back once
+    /// `progressDeadlineSeconds` passed since the first of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub metric_error_limit: Option<i32>,
+    /// serin: count errored checks as failed checks, as Flagger does (a metrics outage
+    /// then rolls back healthy releases after `threshold` checks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metric_errors_as_failures: bool,
     /// Largest canary weight before promotion. Default 100 (or the last of `stepWeights`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]

@@ -120,6 +120,10 @@ pub struct CanaryStatus {
     /// passed gate or pre-rollout hook again nor forgets that a gate was opened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookStatus>,
+    /// serin: consecutive checks whose query errored in this run; absent when the last
+    /// check got answers. Errored checks hold the step instead of failing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_errors: Option<MetricErrors>,
 }
 
 /// Last call of one webhook.
@@ -140,6 +144,20 @@ pub struct WebhookStatus {
     pub message: String,
     /// When it was last called.
     pub last_call: DateTime<Utc>,
+}
+
+/// Consecutive errored checks: how many, since when, and the last cause.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricErrors {
+    /// Checks in a row whose query errored.
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub count: i32,
+    /// When the first of them was made.
+    pub since: DateTime<Utc>,
+    /// The last error, naming its cause.
+    #[schemars(length(max = 4096))]
+    pub last: String,
 }
 
 /// Verdict of one metric check.

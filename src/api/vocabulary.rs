@@ -12,6 +12,9 @@ pub mod conditions {
     pub const VALID: &str = "Valid";
     /// serin's condition: False while a parent (Gateway or mesh) has not accepted the route.
     pub const ROUTE_ACCEPTED: &str = "RouteAccepted";
+    /// serin's condition: False while reconciling this Canary fails inside serin (a
+    /// panic, caught); removed by the next reconcile that completes.
+    pub const RECONCILED: &str = "Reconciled";
 
     /// Condition statuses, as Kubernetes spells them.
     pub const TRUE: &str = "True";
@@ -41,6 +44,8 @@ pub mod reasons {
     pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
     /// The autoscaler `autoscalerRef` names does not exist; replicas stay fixed.
     pub const AUTOSCALER_NOT_FOUND: &str = "AutoscalerNotFound";
+    /// The target exists but serin cannot manage it (e.g. its selector has no matchLabels).
+    pub const INVALID_TARGET: &str = "InvalidTarget";
     pub const UNSUPPORTED_FIELDS: &str = "UnsupportedFields";
     /// A stored Canary serin cannot decode (e.g. a value written by an older server).
     pub const INVALID_OBJECT: &str = "InvalidObject";
@@ -52,6 +57,10 @@ pub mod reasons {
     pub const WAITING: &str = "Waiting";
     /// A webhook did not answer 200-202 (name, HTTP status and answer in the message).
     pub const WEBHOOK_FAILED: &str = "WebhookFailed";
+    /// serin panicked while reconciling this Canary; caught, retried with backoff.
+    pub const RECONCILE_PANICKED: &str = "ReconcilePanicked";
+    /// The API server refused one of serin's writes (its message is in the event).
+    pub const WRITE_REFUSED: &str = "WriteRefused";
 
     /// Every reason, for the README check.
     pub const ALL: &[&str] = &[
@@ -75,11 +84,14 @@ pub mod reasons {
         INVALID_SPEC,
         TARGET_NOT_FOUND,
         AUTOSCALER_NOT_FOUND,
+        INVALID_TARGET,
         UNSUPPORTED_FIELDS,
         INVALID_OBJECT,
         TERMINATING,
         TERMINATED,
         ROUTE_NOT_ACCEPTED,
+        RECONCILE_PANICKED,
+        WRITE_REFUSED,
     ];
 }
 

@@ -55,7 +55,8 @@ pub(super) async fn converge(
     snap: &Snapshot,
 ) -> Result<(), Error> {
     let Some(target) = snap.target.as_deref() else {
-        return Ok(());
+        // The target is gone: only the routing can (and must) still follow the plan.
+        return route(ctx, canary, plan, router, snap).await;
     };
     let names = Names::of(canary);
     let plan = &super::autoscaling::adjust(canary, plan, snap);
@@ -82,9 +83,7 @@ pub(super) async fn converge(
         apply(ctx, &svc, cached).await?;
     }
 
-    for obj in router.desired(canary, &plan.split, &snap.routing) {
-        apply(ctx, &obj, cached_routing(&snap.routing, &obj)).await?;
-    }
+    route(ctx, canary, plan, router, snap).await?;
 
     if let Some(replicas) = plan.canary_replicas {
         let ns = canary.namespace().unwrap_or_default();
@@ -95,6 +94,20 @@ pub(super) async fn converge(
             scale(&deployments, &names.target, replicas).await?;
             ctx.pending.wrote(&key, &replicas.to_string(), rv);
         }
+    }
+    Ok(())
+}
+
+/// Applies the routing objects of the plan's traffic split.
+async fn route(
+    ctx: &Ctx,
+    canary: &Canary,
+    plan: &Plan,
+    router: &dyn Router,
+    snap: &Snapshot,
+) -> Result<(), Error> {
+    for obj in router.desired(canary, &plan.split, &snap.routing) {
+        apply(ctx, &obj, cached_routing(&snap.routing, &obj)).await?;
     }
     Ok(())
 }

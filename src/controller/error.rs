@@ -15,6 +15,8 @@ pub enum Category {
     Conflict,
     /// Any other failure of a Kubernetes API call.
     KubeApi,
+    /// serin itself failed (a caught panic): retried, but slowly.
+    Panic,
 }
 
 impl Category {
@@ -22,6 +24,7 @@ impl Category {
         match self {
             Category::Conflict => "conflict",
             Category::KubeApi => "kube_api",
+            Category::Panic => "panic",
         }
     }
 
@@ -30,7 +33,7 @@ impl Category {
         match self {
             // A stale cache catches up within a watch event: look again soon.
             Category::Conflict => Duration::from_millis(200),
-            Category::KubeApi => Duration::from_secs(5),
+            Category::KubeApi | Category::Panic => Duration::from_secs(5),
         }
     }
 
@@ -39,7 +42,7 @@ impl Category {
             Category::Conflict => Duration::from_secs(5),
             // An API server that keeps failing is not hammered; a step is at most this late
             // after it recovers.
-            Category::KubeApi => Duration::from_secs(300),
+            Category::KubeApi | Category::Panic => Duration::from_secs(300),
         }
     }
 }
@@ -49,6 +52,9 @@ impl Category {
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[source] kube::Error),
+    /// A panic inside the reconcile, caught; the text is the panic's message.
+    #[error("reconcile panicked: {0}")]
+    Panicked(String),
 }
 
 impl Error {
@@ -56,6 +62,7 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(s)) if s.code == 409 => Category::Conflict,
             Error::Kube(_) => Category::KubeApi,
+            Error::Panicked(_) => Category::Panic,
         }
     }
 }

@@ -17,6 +17,7 @@ mod hooks;
 mod invalid;
 mod kinds;
 pub mod observe;
+mod panics;
 mod pending;
 mod record;
 pub mod snapshot;
@@ -115,7 +116,13 @@ async fn reconcile_guarded(
     ctx: Arc<Ctx>,
 ) -> Result<Action, Error> {
     match &guard.0 {
-        Ok(canary) => reconcile(canary, &ctx).await,
+        Ok(canary) => {
+            let result = panics::catch(reconcile(canary, &ctx)).await;
+            if let Err(error) = &result {
+                panics::report_failure(canary, &ctx, error).await;
+            }
+            result
+        }
         Err(invalid) => Ok(invalid::report(invalid, &ctx).await),
     }
 }
@@ -191,9 +198,24 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     if let (Some(plan), Some(router)) = (&decision.plan, router) {
         converge::converge(canary, ctx, plan, router, &snap).await?;
     }
+    // Only a whole reconcile clears a past failure: clearing it before converge would
+    // make a write that keeps being refused flip the condition on every retry.
+    panics::clear(canary, ctx, &decision.status).await;
     Ok(match decision.next {
-        Next::At(at) => Action::requeue((at - Utc::now()).to_std().unwrap_or(Duration::ZERO)),
+        Next::At(at) => Action::requeue(until(at)),
         Next::Gather(_) => Action::requeue(Duration::ZERO),
         Next::Idle => Action::await_change(),
     })
+}
+
+/// The longest requeue: a reconcile is always safe to run early (it decides again), while
+/// the runtime adds the delay to an `Instant`, which panics on overflow.
+const MAX_REQUEUE: Duration = Duration::from_secs(3600);
+
+/// How long until `at`, at least zero and at most [`MAX_REQUEUE`].
+fn until(at: chrono::DateTime<Utc>) -> Duration {
+    (at - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_REQUEUE)
 }

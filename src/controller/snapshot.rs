@@ -79,6 +79,10 @@ impl Snapshot {
             inputs: Default::default(),
             autoscaler_problem: self.autoscalers.problem.clone(),
             route_not_accepted: self.route_not_accepted.clone(),
+            target_problem: self
+                .target
+                .as_deref()
+                .and_then(crate::build::selector_problem),
         }
     }
 

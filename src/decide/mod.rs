@@ -15,7 +15,10 @@
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
 mod affinity;
+mod clock;
+mod errored;
 mod gates;
+mod gone;
 pub mod inputs;
 pub mod plan;
 mod promotion;
@@ -34,6 +37,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{CanaryStatus, Phase, conditions, reasons};
 use crate::build::PRIMARY_SUFFIX;
+pub use errored::MetricErrorPolicy;
 pub use inputs::{HookCall, HookSet, Inputs, Measurement, Request};
 pub use plan::Plan;
 pub use settings::{Provider, Settings, SpecError, StrategyKind, TargetKind};
@@ -76,6 +80,9 @@ pub struct Observation {
     /// Why the router's objects do not carry traffic yet (a parent has not accepted the
     /// route); the run holds its weight until this is None.
     pub route_not_accepted: Option<String>,
+    /// Why the target cannot be managed (e.g. a selector without matchLabels); the
+    /// Canary is then refused with `Valid=False` and nothing is written.
+    pub target_problem: Option<String>,
 }
 
 /// Who the Canary is, for messages.
@@ -153,10 +160,21 @@ pub fn decide(
         return d.finish(Next::Idle);
     }
     let Some(target) = &obs.target else {
+        if gone::in_run(status.phase()) {
+            let plan = d.target_gone(settings);
+            let mut decision = d.finish(Next::Idle);
+            decision.plan = Some(plan);
+            return decision;
+        }
         let msg = format!("target Deployment {} not found", who.target());
         d.invalid(reasons::TARGET_NOT_FOUND, &msg);
         return d.finish(Next::Idle);
     };
+    if let Some(why) = &obs.target_problem {
+        let msg = format!("target Deployment {}: {why}", who.target());
+        d.invalid(reasons::INVALID_TARGET, &msg);
+        return d.finish(Next::Idle);
+    }
     match &obs.autoscaler_problem {
         // Not fatal: the canary still runs, with fixed replicas, and says so.
         Some(why) => d.invalid(reasons::AUTOSCALER_NOT_FOUND, why),
@@ -306,7 +324,7 @@ impl<'a> Step<'a> {
             Rollout::Failed(why) => Err(WaitOutcome::Failed(why.clone())),
             Rollout::InProgress(why) => {
                 let since = *self.status.waiting_since.get_or_insert(self.now);
-                let deadline = since + settings.progress_deadline;
+                let deadline = clock::after(since, settings.progress_deadline);
                 if self.now >= deadline {
                     Err(WaitOutcome::Failed(format!(
                         "{why} (waited since {}, progressDeadlineSeconds {})",

@@ -80,9 +80,14 @@ pub fn canary_replicas(
         Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting if current == 0 => {
             Some(primary.map(|p| p.replicas).filter(|r| *r > 0).unwrap_or(1))
         }
-        // Never scale down a canary that still gets traffic (a failed promotion keeps it).
+        // Never scale down a canary that still gets traffic (a failed promotion keeps it),
+        // nor one that is the only workload serving (the primary deleted or down): that
+        // would leave nothing to route to.
         Phase::Initialized | Phase::Finalising | Phase::Succeeded | Phase::Failed
-            if current != 0 && status.canary_weight == 0 && !keeps_canary(status) =>
+            if current != 0
+                && status.canary_weight == 0
+                && !keeps_canary(status)
+                && primary.is_some_and(|p| p.serving) =>
         {
             Some(0)
         }

@@ -66,10 +66,15 @@ impl Step<'_> {
             return Next::Idle;
         }
         let started = self.status.step_started_at.unwrap_or(self.now);
-        if self.now < started + settings.interval {
-            return Next::At(started + settings.interval);
+        let due = clock::after(started, settings.interval);
+        if self.now < due {
+            return Next::At(due);
         }
-        let weight = (self.status.canary_weight - settings.promotion_step).max(0);
+        let weight = self
+            .status
+            .canary_weight
+            .saturating_sub(settings.promotion_step)
+            .clamp(0, 100);
         self.status.canary_weight = weight;
         self.status.step_started_at = Some(self.now);
         self.normal(
@@ -84,7 +89,7 @@ impl Step<'_> {
             self.set_phase(Phase::Finalising);
             return Next::Idle;
         }
-        Next::At(self.now + settings.interval)
+        Next::At(clock::after(self.now, settings.interval))
     }
 
     /// The primary did not take the new template in time. Traffic goes to whichever

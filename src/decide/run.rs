@@ -144,6 +144,7 @@ impl Step<'_> {
         self.status.last_failed_check = None;
         self.status.metrics.clear();
         self.keep_hooks_of(&target.revision);
+        self.status.metric_errors = None;
     }
 
     pub(super) fn progressing(
@@ -197,7 +198,7 @@ impl Step<'_> {
             return self.step_to(settings, &strategy, strategy.first());
         }
         let started = self.status.step_started_at.unwrap_or(self.now);
-        let due = started + settings.interval;
+        let due = clock::after(started, settings.interval);
         if self.now < due {
             return Next::At(due);
         }
@@ -215,6 +216,11 @@ impl Step<'_> {
         // Judged here, not where they were measured: the verdict is part of the decision.
         let checks: Vec<_> = measured.iter().map(verdict::judge_measurement).collect();
         self.status.step_started_at = Some(self.now);
+        if errored::holds(&checks, &settings.metric_errors) {
+            self.status.metrics = checks.clone();
+            return self.errored_check(settings, &checks);
+        }
+        self.status.metric_errors = None;
         let mut failed: Vec<String> = checks
             .iter()
             .filter_map(|c| verdict::explain(c, &self.who.canary(), &self.who.target()))
@@ -311,11 +317,11 @@ impl Step<'_> {
             reasons::ADVANCE,
             format!("Advance {} canary weight {weight}", self.who.canary()),
         );
-        Next::At(self.now + settings.interval)
+        Next::At(clock::after(self.now, settings.interval))
     }
 
     fn failed_check(&mut self, settings: &Settings, failed: Vec<String>) -> Next {
-        self.status.failed_checks += 1;
+        self.status.failed_checks = self.status.failed_checks.saturating_add(1);
         self.status.last_failed_check = failed.first().cloned();
         for message in failed {
             self.warning(reasons::HALT, message);
@@ -328,7 +334,7 @@ impl Step<'_> {
             );
             return self.rollback(msg);
         }
-        Next::At(self.now + settings.interval)
+        Next::At(clock::after(self.now, settings.interval))
     }
 
     pub(super) fn rollback(&mut self, message: String) -> Next {

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::Strategy;
 use super::strategy_check::strategy_kind;
+use super::{MetricErrorPolicy, Strategy};
 use crate::api::duration::MAX_INTERVAL;
 use crate::api::{
     CanarySpec, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE_SECONDS, SessionAffinity,
@@ -78,6 +78,8 @@ pub struct Settings {
     pub affinity: Option<SessionAffinity>,
     /// `analysis.webhooks`: the gates and hooks the decision asks to be called.
     pub webhooks: Vec<crate::api::CanaryWebhook>,
+    /// What an errored metric query does to the step.
+    pub metric_errors: MetricErrorPolicy,
 }
 
 /// The strategy a spec asks for, with what it needs; [`Settings::strategy`] lends it out.
@@ -135,6 +137,7 @@ impl Settings {
                 kind: StrategyKind::Canary,
                 affinity: None,
                 webhooks: Vec::new(),
+                metric_errors: MetricErrorPolicy::default(),
             });
         };
         let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
@@ -171,6 +174,7 @@ impl Settings {
             kind,
             affinity: analysis.session_affinity.clone(),
             webhooks: analysis.webhooks.clone(),
+            metric_errors: MetricErrorPolicy::from_spec(analysis),
         })
     }
 

@@ -2,6 +2,7 @@
 //! [`MetricsSource`] (Prometheus in production, a fake in the wiring test). It measures and
 //! never judges: the [`Measurement`]s go to the decision, which holds the verdict logic.
 
+pub mod cause;
 pub mod prometheus;
 pub mod query;
 

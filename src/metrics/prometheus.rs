@@ -77,10 +77,11 @@ impl Prometheus {
         }
         match builder.get().await {
             Ok(result) => Ok(outcome(result.data())),
-            Err(e) => Err(QueryError::Request {
-                address: ep.address.clone(),
-                message: e.to_string(),
-            }),
+            Err(e) => Err(QueryError::Unreachable(super::cause::describe(
+                &ep.address,
+                &e,
+                QUERY_TIMEOUT,
+            ))),
         }
     }
 }
@@ -120,6 +121,27 @@ pub fn outcome(data: &Data) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real refused connection (a port nobody listens on) is named as such, not as
+    /// "failed to send request to server".
+    #[tokio::test]
+    async fn a_refused_connection_names_its_cause() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let address = format!("http://127.0.0.1:{port}");
+        let ep = Endpoint {
+            address: address.clone(),
+            headers: vec![],
+            bearer: None,
+            basic: None,
+            insecure: false,
+        };
+        let outcome = Prometheus::default().query(&ep, "up").await;
+        let expected = format!("metrics server unreachable: connection refused to {address}");
+        assert_eq!(outcome, Outcome::Error(expected));
+    }
 
     #[test]
     fn empty_and_nan_results_are_no_data() {

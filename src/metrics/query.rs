@@ -37,8 +37,9 @@ pub enum QueryError {
     Header(String),
     #[error("invalid bearer token")]
     Bearer,
-    #[error("{message} ({address})")]
-    Request { address: String, message: String },
+    /// The query could not be sent or answered; the text names the cause (see `cause`).
+    #[error("metrics server unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// Where and how to send a query.

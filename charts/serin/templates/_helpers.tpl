@@ -60,7 +60,7 @@ than one replica; "" otherwise (so it can be used in `if`).
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["serin.dev"]
   resources: ["canaries/status"]
-  verbs: ["update"]
+  verbs: ["update", "patch"]
 - apiGroups: ["serin.dev"]
   resources: ["metrictemplates"]
   verbs: ["get", "list", "watch"]

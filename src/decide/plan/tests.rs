@@ -85,3 +85,25 @@ fn the_targets_autoscaler_runs_only_while_the_target_serves() {
     // A failed promotion that left all traffic on the canary keeps it autoscaled.
     assert!(canary_in_use(&status(Phase::Failed, 100)));
 }
+
+#[test]
+fn the_canary_is_never_scaled_down_while_it_is_the_only_workload_serving() {
+    let canary = Workload {
+        revision: "v2".into(),
+        replicas: 2,
+        rollout: crate::decide::Rollout::Complete,
+        serving: true,
+    };
+    let failed = status(Phase::Failed, 0);
+    assert_eq!(
+        canary_replicas(&failed, &canary, Some(&primary_on("v1"))),
+        Some(0)
+    );
+    assert_eq!(canary_replicas(&failed, &canary, None), None);
+    let down = Workload {
+        serving: false,
+        ..primary_on("v1")
+    };
+    assert_eq!(canary_replicas(&failed, &canary, Some(&down)), None);
+    assert_eq!(routed_weight(&failed, &canary, None), 100);
+}

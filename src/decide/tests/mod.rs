@@ -1,6 +1,8 @@
 //! Every transition of the decision, without a cluster or a runtime: the fixtures here,
 //! the tests by step of the rollout.
 
+mod errored;
+mod extremes;
 mod gates;
 mod promotion;
 mod routing;
@@ -40,6 +42,7 @@ fn settings() -> Settings {
         kind: StrategyKind::Canary,
         affinity: None,
         webhooks: Vec::new(),
+        metric_errors: MetricErrorPolicy::default(),
     }
 }
 
@@ -162,6 +165,7 @@ impl Canary {
             primary,
             inputs,
             route_not_accepted: self.route_not_accepted.clone(),
+            target_problem: None,
             ..Default::default()
         };
         let decide_with = |settings: Settings| {

@@ -189,7 +189,8 @@ fn failed_checks_halt_then_roll_back_at_the_threshold() {
 
 #[test]
 fn no_data_and_query_errors_are_failed_checks_with_their_own_words() {
-    let mut c = Canary::progressing();
+    // Query errors fail checks only in Flagger's mode; see `errored.rs` for serin's.
+    let mut c = Canary::progressing().with(|s| s.metric_errors.as_failures = true);
     let d = c.step(
         Some(ready("v2")),
         Some(ready("v1")),

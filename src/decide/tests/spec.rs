@@ -125,7 +125,8 @@ fn objects_are_left_alone_when_suspended_or_without_a_target() {
     c.suspended = true;
     let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(30));
     assert_eq!(d.plan, None, "suspended: nothing to converge");
-    c.suspended = false;
+    // Outside a run (mid-run, see the next test) a missing target leaves all alone.
+    let mut c = Canary::initialized();
     let d = c.step(None, Some(ready("v1")), None, t(30));
     assert_eq!(d.plan, None, "no target: nothing to converge");
 }
@@ -193,4 +194,62 @@ fn a_missing_autoscaler_is_reported_once_and_the_canary_still_initialises() {
         t(2),
     );
     assert!(gone.status.condition(conditions::VALID).is_none());
+}
+
+#[test]
+fn an_unusable_target_is_refused_once_and_left_alone() {
+    let obs = Observation {
+        target: Some(ready("v1")),
+        target_problem: Some("the target's selector has only matchExpressions".into()),
+        ..Default::default()
+    };
+    let d = decide(
+        &who(),
+        &Ok(settings()),
+        &[],
+        false,
+        &CanaryStatus::default(),
+        &obs,
+        t(0),
+    );
+    assert_eq!(d.plan, None, "nothing is written for an unusable target");
+    assert_eq!(d.next, Next::Idle);
+    let valid = d
+        .status
+        .condition(conditions::VALID)
+        .expect("Valid condition");
+    assert_eq!(
+        (valid.status.as_str(), valid.reason.as_str()),
+        ("False", "InvalidTarget")
+    );
+    assert!(
+        valid.message.contains("only matchExpressions"),
+        "{}",
+        valid.message
+    );
+    assert_eq!(d.events.len(), 1);
+    let again = decide(&who(), &Ok(settings()), &[], false, &d.status, &obs, t(1));
+    assert!(again.events.is_empty(), "reported once");
+}
+
+#[test]
+fn a_target_deleted_mid_run_sends_everything_to_the_primary_and_ends_the_run() {
+    let mut c = Canary::progressing();
+    let d = c.step(None, Some(ready("v1")), None, t(20));
+    assert_eq!(d.status.phase(), Phase::Failed);
+    assert_eq!(d.status.canary_weight, 0);
+    let plan = d.plan.expect("a plan that routes to the primary");
+    assert_eq!(plan.split, TrafficSplit::weighted(0));
+    assert_eq!((plan.copy_to_primary, plan.canary_replicas), (None, None));
+    assert!(plan.apex_on_primary);
+    assert_eq!(d.events.len(), 1);
+    assert!(
+        d.events[0].message.contains("was deleted during the run"),
+        "{}",
+        d.events[0].message
+    );
+    // Afterwards it is an ordinary missing target: reported, nothing touched.
+    let d = c.step(None, Some(ready("v1")), None, t(30));
+    assert_eq!(d.plan, None);
+    assert!(d.events.iter().all(|e| !e.message.contains("Rolling back")));
 }
