@@ -84,17 +84,17 @@ than one replica; "" otherwise (so it can be used in `if`).
   resources: ["virtualservices", "destinationrules"]
   verbs: ["get", "list", "watch", "create", "patch"]
 {{- end }}
+{{- if has "gatewayapi" .Values.routers }}
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes", "grpcroutes"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+{{- end }}
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["keda.sh"]
   resources: ["scaledobjects"]
   verbs: ["list", "watch", "create", "patch", "delete"]
-{{- if has "gatewayapi" .Values.routers }}
-- apiGroups: ["gateway.networking.k8s.io"]
-  resources: ["httproutes", "grpcroutes"]
-  verbs: ["get", "list", "watch", "create", "patch"]
-{{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
