@@ -327,10 +327,9 @@ async fn a_client_that_reached_the_canary_stays_there_until_its_cookie_expires()
         assert!(seen[first..].iter().all(|w| w == "app-canary"), "{c}");
         assert_eq!(c["cookies"]["flagger-cookie"], "XyZab", "{c}");
     }
-    assert!(
-        clients.iter().any(|c| !sticky(c)),
-        "every client went to the canary at weight 10"
-    );
+    // Not asserted: that some client never reached the canary. At weight 10 a client
+    // misses the canary in its 20 recorded requests with probability 0.9^20 (12%), so all
+    // 20 clients are sticky in about 8% of runs; that would be a flaky test, not a bug.
 
     // Promotion: Flagger's routes at weight 0 expire the previous cookie.
     let promoted = serde_json::json!({"spec": {"http": [
