@@ -263,8 +263,16 @@ async fn reconcile_writes_only_what_changed() {
         .expect("create canary");
 
     let telemetry = Arc::new(serin::telemetry::Telemetry::new("istio"));
-    let (ctx, watches) =
-        controller::start(client.clone(), env.config(), telemetry, Arc::new(Healthy));
+    // Only Istio's CRDs are installed on this private server: watch its kinds alone, as
+    // `serin run` does for the routers whose kinds the server serves.
+    let kinds = serin::router::kinds_of(&[serin::decide::Provider::Istio]);
+    let (ctx, watches) = controller::start_with(
+        client.clone(),
+        env.config(),
+        telemetry,
+        Arc::new(Healthy),
+        kinds,
+    );
     watches.spawn(&ctx);
     wait_for("the caches to sync", || async {
         ctx.synced.load(Ordering::SeqCst).then_some(())
