@@ -37,6 +37,7 @@ pub struct AutoscalerRef {
     /// `HorizontalPodAutoscaler` or `ScaledObject`.
     pub kind: AutoscalerKind,
     /// Name of the autoscaler, in the Canary's namespace; it scales the target (the canary).
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// ScaledObject only: trigger name to the query the primary's copy of that trigger uses
     /// (the target's queries usually name the canary's pods).
@@ -53,8 +54,10 @@ pub struct AutoscalerRef {
 pub struct ScalerReplicas {
     /// `minReplicas` of the HPA, `minReplicaCount` of the ScaledObject (0 allowed there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 2147483647))]
     pub min_replicas: Option<i32>,
     /// `maxReplicas` of the HPA, `maxReplicaCount` of the ScaledObject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2147483647))]
     pub max_replicas: Option<i32>,
 }
