@@ -1,4 +1,4 @@
-//! The `serin.dev/v1beta1` API: `Canary`, `MetricTemplate`, `AlertProvider`.
+//! The `serin.dev/v1beta1` API: `Canary`, `MetricTemplate`, `AlertProvider`, `CanaryAction`.
 //!
 //! Field names, defaults and meanings follow Flagger's `flagger.app/v1beta1`, so a
 //! Flagger manifest moves over by changing its `apiVersion`. Fields serin does not
@@ -14,6 +14,8 @@ mod alert_provider;
 mod autoscaler;
 #[allow(unreachable_pub)]
 mod canary;
+#[allow(unreachable_pub)]
+mod canary_action;
 pub mod duration;
 #[allow(unreachable_pub)]
 mod gateway;
@@ -35,6 +37,9 @@ pub use alert_provider::{
 };
 pub use autoscaler::{AutoscalerKind, AutoscalerRef, ScalerReplicas};
 pub use canary::*;
+pub use canary_action::{
+    ActionKind, ActionOutcome, CanaryAction, CanaryActionSpec, CanaryActionStatus,
+};
 pub use duration::{DurationError, parse_duration};
 pub use gateway::GatewayRef;
 pub use http_match::{HttpMatchRequest, StringMatch};
@@ -53,7 +58,12 @@ pub const GROUP: &str = "serin.dev";
 /// All CRDs serin serves, in the order `serin crd` prints them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![Canary::crd(), MetricTemplate::crd(), AlertProvider::crd()]
+    vec![
+        Canary::crd(),
+        MetricTemplate::crd(),
+        AlertProvider::crd(),
+        CanaryAction::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream, as committed under `crds/`.
