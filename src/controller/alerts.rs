@@ -17,8 +17,10 @@ use tokio::sync::Semaphore;
 
 use super::Ctx;
 use crate::alerts::{self, Alert, AlertSender, messages};
-use crate::api::{AlertProvider, AlertSeverity, Canary, CanaryAlert, reasons};
-use crate::decide::Note;
+use crate::api::{
+    AlertProvider, AlertSeverity, Canary, CanaryAlert, CanaryStatus, Verdict, reasons,
+};
+use crate::decide::{Decision, Note};
 
 /// Alert deliveries in flight across all Canaries.
 const MAX_IN_FLIGHT: usize = 32;
@@ -48,13 +50,37 @@ pub(crate) fn alert_for(note: &Note) -> Option<(AlertSeverity, String)> {
     }
 }
 
-/// Sends the alerts the events call for, in the background.
-pub(super) fn notify(canary: &Canary, ctx: &Ctx, events: &[Note]) {
+/// The numbers behind a rollback for failed checks: each metric of the decided status
+/// that did not pass (`Metric`, `Value`, `Threshold`). Other alerts get none: their cause
+/// is not a metric.
+pub(crate) fn verdict_fields(note: &Note, status: &CanaryStatus) -> Vec<alerts::Field> {
+    if note.reason != reasons::ROLLBACK || !note.message.contains("failed checks threshold") {
+        return Vec::new();
+    }
+    status
+        .metrics
+        .iter()
+        .filter(|m| m.verdict != Verdict::Pass)
+        .flat_map(|m| {
+            alerts::Verdict {
+                metric: m.name.clone(),
+                value: m.value,
+                min: m.min,
+                max: m.max,
+            }
+            .fields()
+        })
+        .collect()
+}
+
+/// Sends the alerts the decision's events call for, in the background.
+pub(super) fn notify(canary: &Canary, ctx: &Ctx, decision: &Decision) {
+    let events = decision.events.as_slice();
     let Some(analysis) = &canary.spec.analysis else {
         return;
     };
     if analysis.alerts.is_empty() {
-        global(canary, ctx, events);
+        global(canary, ctx, decision);
         return;
     }
     let namespace = canary.namespace().unwrap_or_default();
@@ -65,7 +91,10 @@ pub(super) fn notify(canary: &Canary, ctx: &Ctx, events: &[Note]) {
                 && note.message.contains(&format!(" hook {} failed", h.name))
         })
     };
-    for (severity, message) in events.iter().filter(|n| !muted(n)).filter_map(alert_for) {
+    for note in events.iter().filter(|n| !muted(n)) {
+        let Some((severity, message)) = alert_for(note) else {
+            continue;
+        };
         let recipients: Vec<CanaryAlert> = alerts::recipients(&analysis.alerts, severity)
             .cloned()
             .collect();
@@ -76,11 +105,13 @@ pub(super) fn notify(canary: &Canary, ctx: &Ctx, events: &[Note]) {
             tracing::warn!(%message, "too many alerts in flight; alert dropped");
             continue;
         };
+        let mut fields = fields(canary, ctx, &namespace);
+        fields.extend(verdict_fields(note, &decision.status));
         let alert = Alert {
             workload: canary.spec.target_ref.name.clone(),
             namespace: namespace.clone(),
             message,
-            fields: fields(canary, ctx, &namespace),
+            fields,
             severity,
         };
         let (client, sender) = (ctx.client.clone(), ctx.config.alerts.clone());
@@ -104,21 +135,26 @@ fn fields(canary: &Canary, ctx: &Ctx, namespace: &str) -> Vec<alerts::Field> {
 
 /// Every alert to the providers of the global flags, for a Canary with no alerts of its
 /// own (its own alerts override them, as in Flagger).
-fn global(canary: &Canary, ctx: &Ctx, events: &[Note]) {
+fn global(canary: &Canary, ctx: &Ctx, decision: &Decision) {
     if ctx.config.global_alerts.is_empty() {
         return;
     }
     let namespace = canary.namespace().unwrap_or_default();
-    for (severity, message) in events.iter().filter_map(alert_for) {
+    for note in &decision.events {
+        let Some((severity, message)) = alert_for(note) else {
+            continue;
+        };
         let Ok(permit) = IN_FLIGHT.clone().try_acquire_owned() else {
             tracing::warn!(%message, "too many alerts in flight; alert dropped");
             continue;
         };
+        let mut fields = fields(canary, ctx, &namespace);
+        fields.extend(verdict_fields(note, &decision.status));
         let alert = Alert {
             workload: canary.spec.target_ref.name.clone(),
             namespace: namespace.clone(),
             message,
-            fields: fields(canary, ctx, &namespace),
+            fields,
             severity,
         };
         let (providers, sender) = (ctx.config.global_alerts.clone(), ctx.config.alerts.clone());
@@ -266,5 +302,54 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(text, messages::MANUAL_ROLLBACK);
+    }
+
+    #[test]
+    fn a_rollback_for_failed_checks_names_the_failing_metric_with_its_numbers() {
+        let check = |name: &str, value: Option<f64>, verdict: Verdict| crate::api::MetricStatus {
+            name: name.into(),
+            value,
+            min: Some(99.0),
+            max: None,
+            verdict,
+            query: "q".into(),
+            message: None,
+            checked_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let status = CanaryStatus {
+            metrics: vec![
+                check("request-success-rate", Some(91.5), Verdict::Fail),
+                check("latency", Some(120.0), Verdict::Pass),
+                check("errors", None, Verdict::NoData),
+            ],
+            ..CanaryStatus::default()
+        };
+        let rollback = note(
+            true,
+            reasons::ROLLBACK,
+            "Rolling back podinfo.test failed checks threshold reached 3",
+        );
+        let fields: Vec<(String, String)> = verdict_fields(&rollback, &status)
+            .into_iter()
+            .map(|f| (f.name, f.value))
+            .collect();
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            fields,
+            [
+                pair("Metric", "request-success-rate"),
+                pair("Value", "91.5"),
+                pair("Threshold", ">= 99"),
+                pair("Metric", "errors"),
+                pair("Value", "no data"),
+                pair("Threshold", ">= 99"),
+            ]
+        );
+        let manual = note(
+            true,
+            reasons::ROLLBACK,
+            "Rolling back podinfo.test manual webhook invoked",
+        );
+        assert!(verdict_fields(&manual, &status).is_empty());
     }
 }

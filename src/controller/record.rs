@@ -52,7 +52,7 @@ pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> R
             warn!(error = %e, "could not publish event");
         }
     }
-    super::alerts::notify(canary, ctx, &decision.events);
+    super::alerts::notify(canary, ctx, decision);
     super::hooks::send_events(canary, ctx, decision);
     Ok(())
 }
