@@ -5,7 +5,7 @@
 //! versions for a user who asked for blue/green) is worse than not running it.
 
 use super::settings::{SpecError, StrategyKind};
-use crate::api::CanaryAnalysis;
+use crate::api::{CanaryAnalysis, HttpMatchRequest};
 
 fn refuse(field: &'static str, message: &str) -> SpecError {
     SpecError::Analysis {
@@ -81,10 +81,38 @@ pub(super) fn strategy_kind(a: &CanaryAnalysis) -> Result<StrategyKind, SpecErro
             "must be a non-empty list of HTTP match requests",
         ));
     }
+    if let Some(i) = list.iter().position(|m| !constrains(m)) {
+        return Err(SpecError::Analysis {
+            field: "match",
+            message: format!(
+                "entry {} has no condition and would match every request, sending all users to the canary; give it headers, uri, queryParams, method or another condition (or use blue/green: analysis.iterations without match)",
+                i + 1
+            ),
+        });
+    }
     Ok(StrategyKind::AbTesting {
         iterations,
         matches,
     })
+}
+
+/// Whether an HTTP match request narrows the traffic at all: Istio (and serin) match every
+/// request with one that has no condition (`{}`, or only `name`/`ignoreUriCase`).
+fn constrains(m: &HttpMatchRequest) -> bool {
+    fn some_map(v: &Option<std::collections::BTreeMap<String, crate::api::StringMatch>>) -> bool {
+        v.as_ref().is_some_and(|m| !m.is_empty())
+    }
+    m.uri.is_some()
+        || m.scheme.is_some()
+        || m.method.is_some()
+        || m.authority.is_some()
+        || some_map(&m.headers)
+        || some_map(&m.without_headers)
+        || some_map(&m.query_params)
+        || m.port.is_some()
+        || m.source_labels.as_ref().is_some_and(|l| !l.is_empty())
+        || m.source_namespace.is_some()
+        || !m.gateways.is_empty()
 }
 
 #[cfg(test)]
@@ -169,6 +197,14 @@ mod tests {
             (
                 json!({"iterations": 2, "match": []}),
                 ["analysis.match", "non-empty"],
+            ),
+            (
+                json!({"iterations": 2, "match": [{}]}),
+                ["analysis.match", "entry 1 has no condition"],
+            ),
+            (
+                json!({"iterations": 2, "match": [{"uri": {"prefix": "/"}}, {"name": "all", "ignoreUriCase": true}]}),
+                ["analysis.match", "entry 2 has no condition"],
             ),
         ];
         for (spec, fields) in cases {
