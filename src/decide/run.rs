@@ -63,14 +63,28 @@ impl Step<'_> {
         if !self.is_new_revision(target) {
             return Next::Idle;
         }
+        let waiting = self.status.phase() == Phase::Waiting;
+        if waiting && self.rollback_requested(obs, &target.revision).is_some() {
+            // As in Flagger, a rollback hook is honoured while Waiting: the revision's run
+            // ends Failed before it started, and is not asked for again.
+            self.start_run(target);
+            let msg = format!("Rolling back {} manual webhook invoked", self.who.canary());
+            return self.rollback(msg);
+        }
         match self.gate(settings, obs, HookType::ConfirmRollout, &target.revision) {
             Gate::Open => {}
             Gate::Ask => {
-                if self.status.phase() == Phase::Waiting
+                if waiting
                     && let Some(due) =
                         self.next_call(settings, HookType::ConfirmRollout, &target.revision)
                 {
                     return Next::At(due);
+                }
+                if waiting && self.needs(settings, HookType::Rollback, &target.revision) {
+                    return Next::Gather(Request::hooks(&[
+                        HookType::ConfirmRollout,
+                        HookType::Rollback,
+                    ]));
                 }
                 return Next::Gather(Request::hooks(&[HookType::ConfirmRollout]));
             }

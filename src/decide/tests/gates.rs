@@ -285,3 +285,125 @@ fn post_rollout_is_called_once_after_the_run_ends() {
     let d = c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(500));
     assert_eq!(d.next, Next::Idle, "once per revision");
 }
+
+#[test]
+fn a_rollback_hook_answered_while_waiting_for_promotion_rolls_back() {
+    let mut c = Canary::progressing();
+    c.settings.steps = vec![10];
+    c.settings.webhooks = vec![
+        hook("promote", HookType::ConfirmPromotion),
+        hook("stop", HookType::Rollback),
+    ];
+    let calls = |stop: bool, at| {
+        vec![
+            answer("promote", HookType::ConfirmPromotion, false, t(at)),
+            answer("stop", HookType::Rollback, stop, t(at)),
+        ]
+    };
+    let d = c.step_with(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        step_inputs(true, calls(false, 70)),
+        t(70),
+    );
+    assert_eq!(d.status.phase(), Phase::WaitingPromotion);
+    let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(130));
+    let Next::Gather(req) = d.next else {
+        panic!("expected a gather")
+    };
+    assert!(
+        req.hooks.contains(HookType::Rollback),
+        "the rollback hook is asked while waiting"
+    );
+    let d = c.step_with(
+        Some(ready("v2")),
+        Some(ready("v1")),
+        step_inputs(true, calls(true, 130)),
+        t(130),
+    );
+    assert_eq!(d.status.phase(), Phase::Failed);
+    assert_eq!(d.status.canary_weight, 0);
+    assert_eq!(
+        Canary::messages(&d)[0],
+        "Rolling back podinfo.test manual webhook invoked"
+    );
+}
+
+#[test]
+fn a_closed_promotion_gate_holds_the_last_iteration_without_counting_on() {
+    let mut c = with_hooks(vec![hook("promote", HookType::ConfirmPromotion)]);
+    c.settings.kind = StrategyKind::AbTesting {
+        iterations: 2,
+        matches: serde_json::json!([{"headers": {"x-canary": {"exact": "insider"}}}]),
+    };
+    c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
+    c.step(Some(ready("v2")), Some(ready("v1")), None, t(10));
+    assert_eq!(c.status.iterations, 1);
+    let closed = |at| {
+        step_inputs(
+            true,
+            vec![answer("promote", HookType::ConfirmPromotion, false, t(at))],
+        )
+    };
+    c.step_with(Some(ready("v2")), Some(ready("v1")), closed(70), t(70));
+    assert_eq!(c.status.iterations, 2);
+    for at in [130, 190, 250] {
+        let d = c.step_with(Some(ready("v2")), Some(ready("v1")), closed(at), t(at));
+        assert_eq!(d.status.phase(), Phase::WaitingPromotion, "t({at})");
+        assert_eq!(
+            d.status.iterations, 2,
+            "held at the last iteration, t({at})"
+        );
+        assert!(
+            d.plan.unwrap().split.matches.is_some(),
+            "matched traffic stays on the canary while held"
+        );
+    }
+    let open = step_inputs(
+        true,
+        vec![answer("promote", HookType::ConfirmPromotion, true, t(310))],
+    );
+    let d = c.step_with(Some(ready("v2")), Some(ready("v1")), open, t(310));
+    assert_eq!(d.status.phase(), Phase::Promoting);
+}
+
+#[test]
+fn a_rollback_hook_answered_while_waiting_for_approval_fails_the_revision_once() {
+    let mut c = with_hooks(vec![
+        hook("approve", HookType::ConfirmRollout),
+        hook("stop", HookType::Rollback),
+    ]);
+    c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
+    let closed = hooks(vec![answer(
+        "approve",
+        HookType::ConfirmRollout,
+        false,
+        t(5),
+    )]);
+    let d = c.step_with(Some(scaled_down("v2")), Some(ready("v1")), closed, t(5));
+    assert_eq!(d.status.phase(), Phase::Waiting);
+    let d = c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(65));
+    assert_eq!(
+        d.next,
+        Next::Gather(Request::hooks(&[
+            HookType::ConfirmRollout,
+            HookType::Rollback
+        ])),
+        "while waiting, the rollback hook is asked with the gate"
+    );
+    let stop = hooks(vec![
+        answer("approve", HookType::ConfirmRollout, false, t(65)),
+        answer("stop", HookType::Rollback, true, t(65)),
+    ]);
+    let d = c.step_with(Some(scaled_down("v2")), Some(ready("v1")), stop, t(65));
+    assert_eq!(d.status.phase(), Phase::Failed);
+    assert_eq!(
+        Canary::messages(&d)[0],
+        "Rolling back podinfo.test manual webhook invoked"
+    );
+    assert_eq!(d.status.last_applied_spec.as_deref(), Some("v2"));
+    // That revision is done with: no gate is asked again.
+    let d = c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(130));
+    assert_eq!(d.next, Next::Idle);
+    assert_eq!(d.status.phase(), Phase::Failed);
+}
