@@ -7,6 +7,9 @@
 //! [`KubeletConfig::ready_delay`]; a template whose containers set
 //! `SANDBOX_NEVER_READY=true` never does, and its rollout fails with
 //! `ProgressDeadlineExceeded` after the Deployment's `progressDeadlineSeconds`.
+//! The Deployment annotation [`READY_REPLICAS_ANNOTATION`] (`"2"`) lets only that many
+//! of its current pods get ready, as if the others failed their readiness probe; it
+//! can be changed at any time.
 //!
 //! It talks to the API server only through a kube `Client`, so it runs as well
 //! against a real API server that has no controller manager.
@@ -31,6 +34,9 @@ use rollout::Track;
 
 /// Environment variable that makes a revision's pods never ready.
 pub const NEVER_READY_ENV: &str = "SANDBOX_NEVER_READY";
+
+/// Annotation of a Deployment: at most this many of its current pods are ready.
+pub const READY_REPLICAS_ANNOTATION: &str = "kubelet.sandbox.serin.dev/ready-replicas";
 
 /// Field manager of the stand-in's status writes.
 const FIELD_MANAGER: &str = "serin-sandbox-kubelet";

@@ -27,6 +27,9 @@ pub struct Spec {
     pub revision: String,
     /// The template says its pods never become ready (a crashlooping image).
     pub never_ready: bool,
+    /// At most this many pods become ready (the others fail their readiness probe):
+    /// the annotation [`super::READY_REPLICAS_ANNOTATION`]. None: all of them.
+    pub ready_cap: Option<i32>,
     pub progress_deadline: Duration,
     /// Resolved `maxUnavailable` of the rolling update strategy.
     pub max_unavailable: i32,
@@ -92,9 +95,9 @@ impl Track {
             self.replicas = spec.replicas;
             self.changed_at = now;
         }
-        if self.current_is_ready() && self.ready > spec.replicas {
-            // Scaling down removes pods at once.
-            self.ready = spec.replicas;
+        if self.current_is_ready() && self.ready > spec.ready_target() {
+            // Scaling down removes pods at once; a lowered cap fails their probes at once.
+            self.ready = spec.ready_target();
         }
     }
 
@@ -104,7 +107,7 @@ impl Track {
         let due = spec.replicas == 0 || (now >= self.changed_at + delay && !spec.never_ready);
         if due {
             self.ready_revision = Some(self.revision.clone());
-            self.ready = spec.replicas;
+            self.ready = spec.ready_target();
         }
     }
 
@@ -115,10 +118,11 @@ impl Track {
     /// When the status will change next without a spec change: the end of the
     /// readiness delay, or the progress deadline of a never-ready revision.
     pub fn next_change(&self, spec: &Spec, delay: Duration, now: Instant) -> Option<Instant> {
-        let settled = self.current_is_ready() && self.ready == spec.replicas;
-        let at = if settled {
+        let settled = self.current_is_ready() && self.ready == spec.ready_target();
+        let at = if settled && self.ready == spec.replicas {
             return None;
-        } else if spec.never_ready {
+        } else if settled || spec.never_ready {
+            // Some pods never get ready: the rollout times out at its deadline.
             self.changed_at + spec.progress_deadline
         } else {
             self.changed_at + delay
@@ -154,6 +158,12 @@ impl Track {
 }
 
 impl Spec {
+    /// How many of the current revision's pods become ready.
+    pub fn ready_target(&self) -> i32 {
+        self.ready_cap
+            .map_or(self.replicas, |cap| cap.clamp(0, self.replicas))
+    }
+
     /// Name of the ReplicaSet a real controller would create for this revision.
     pub fn replica_set_name(&self) -> String {
         format!("{}-{}", self.name, self.revision)

@@ -9,6 +9,7 @@ fn spec(revision: &str, replicas: i32) -> Spec {
         replicas,
         revision: revision.into(),
         never_ready: false,
+        ready_cap: None,
         progress_deadline: Duration::from_secs(600),
         max_unavailable: max_unavailable(true, replicas, None, None),
     }
@@ -175,6 +176,61 @@ fn never_ready_revision_exceeds_its_progress_deadline() {
         track.next_change(&s, DELAY, t0 + Duration::from_secs(5)),
         None
     );
+}
+
+#[test]
+fn a_ready_cap_leaves_the_other_pods_unready_and_can_be_raised() {
+    let t0 = Instant::now();
+    let s = Spec {
+        ready_cap: Some(2),
+        progress_deadline: Duration::from_secs(5),
+        ..spec("part", 4)
+    };
+    let mut track = Track::new(&s, false, t0);
+    let settled = step(&mut track, &s, t0 + DELAY);
+    assert_eq!(
+        (
+            settled.replicas,
+            settled.updated_replicas,
+            settled.available_replicas,
+            settled.unavailable_replicas
+        ),
+        (4, 4, 2, 2)
+    );
+    assert_eq!(
+        reason(&settled, "Progressing"),
+        ("True", "ReplicaSetUpdated")
+    );
+    // The rest never gets ready: the rollout times out like a real one.
+    assert_eq!(
+        track.next_change(&s, DELAY, t0 + DELAY),
+        Some(t0 + Duration::from_secs(5))
+    );
+    let late = step(&mut track, &s, t0 + Duration::from_secs(5));
+    assert_eq!(
+        reason(&late, "Progressing"),
+        ("False", "ProgressDeadlineExceeded")
+    );
+    // Lowering the cap fails pods at once; lifting it makes them all ready.
+    let lower = Spec {
+        ready_cap: Some(1),
+        ..s.clone()
+    };
+    assert_eq!(
+        step(&mut track, &lower, t0 + DELAY * 2).available_replicas,
+        1
+    );
+    let all = Spec {
+        ready_cap: None,
+        ..s.clone()
+    };
+    let done = step(&mut track, &all, t0 + DELAY * 3);
+    assert_eq!(done.available_replicas, 4);
+    assert_eq!(
+        reason(&done, "Progressing"),
+        ("True", "NewReplicaSetAvailable")
+    );
+    assert_eq!(track.next_change(&all, DELAY, t0 + DELAY * 3), None);
 }
 
 #[test]

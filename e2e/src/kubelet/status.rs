@@ -10,8 +10,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::NEVER_READY_ENV;
 use super::rollout::{self, Condition, Spec, Status};
+use super::{NEVER_READY_ENV, READY_REPLICAS_ANNOTATION};
 
 /// Kubernetes' default `progressDeadlineSeconds`.
 const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
@@ -41,6 +41,12 @@ pub fn spec_of(deployment: &Deployment) -> Spec {
         replicas,
         revision: template.map(template_hash).unwrap_or_default(),
         never_ready: template.is_some_and(never_ready),
+        ready_cap: deployment
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(READY_REPLICAS_ANNOTATION))
+            .and_then(|v| v.trim().parse::<i32>().ok()),
         progress_deadline: Duration::from_secs(u64::try_from(deadline).unwrap_or(0)),
         max_unavailable: rollout::max_unavailable(
             rolling,
