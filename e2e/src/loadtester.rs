@@ -14,6 +14,9 @@
 //!   "Forbidden"; `/gate/open` and `/gate/close` (202) change it. Gates start closed.
 //! - `/rollback/check|open|close`: the same with a separate gate per canary.
 //! - `/healthz` 200.
+//!
+//! Every request but `/healthz` is recorded ([`LoadTester::requests`]: path and JSON body), so tests can check
+//! what a webhook sent.
 
 pub mod tasks;
 
@@ -25,7 +28,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::routing::any;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -90,11 +93,45 @@ impl Gates {
     }
 }
 
+/// One request the stand-in received: its path and its body (JSON, or null).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+/// The requests received, oldest first; the oldest are forgotten past [`MAX_RECORDED`].
+#[derive(Clone, Debug, Default)]
+struct Recorded(Arc<Mutex<Vec<Request>>>);
+
+/// Requests kept for tests.
+const MAX_RECORDED: usize = 10_000;
+
+impl Recorded {
+    fn push(&self, path: &str, body: &Bytes) {
+        let body = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+        if let Ok(mut all) = self.0.lock() {
+            if all.len() >= MAX_RECORDED {
+                all.remove(0);
+            }
+            all.push(Request {
+                path: path.to_owned(),
+                body,
+            });
+        }
+    }
+
+    fn all(&self) -> Vec<Request> {
+        self.0.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
 #[derive(Clone)]
 struct Shared {
     gates: Gates,
     tasks: Tasks,
     timeout: Duration,
+    recorded: Recorded,
 }
 
 /// A running loadtester stand-in.
@@ -102,6 +139,7 @@ pub struct LoadTester {
     addr: SocketAddr,
     gates: Gates,
     tasks: Tasks,
+    recorded: Recorded,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -115,8 +153,10 @@ impl LoadTester {
             gates: Gates::default(),
             tasks: Tasks::new(mesh, cfg.timeout),
             timeout: cfg.timeout,
+            recorded: Recorded::default(),
         };
         let (gates, tasks) = (shared.gates.clone(), shared.tasks.clone());
+        let recorded = shared.recorded.clone();
         let (stop, mut stopped) = watch::channel(false);
         let serve = axum::serve(listener, router(shared)).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -130,6 +170,7 @@ impl LoadTester {
             addr,
             gates,
             tasks,
+            recorded,
             stop,
             task: Some(task),
         })
@@ -154,6 +195,11 @@ impl LoadTester {
         self.tasks.started()
     }
 
+    /// Every request received so far (path and JSON body), oldest first.
+    pub fn requests(&self) -> Vec<Request> {
+        self.recorded.all()
+    }
+
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
@@ -171,11 +217,22 @@ impl Drop for LoadTester {
 }
 
 fn router(shared: Shared) -> Router {
-    let fixed = |status: StatusCode, body: &'static str| any(move || async move { (status, body) });
+    let fixed = |path: &'static str, status: StatusCode, answer: &'static str| {
+        any(move |State(s): State<Shared>, body: Bytes| async move {
+            s.recorded.push(path, &body);
+            (status, answer)
+        })
+    };
     Router::new()
-        .route("/healthz", fixed(StatusCode::OK, "OK"))
-        .route("/gate/approve", fixed(StatusCode::OK, "OK"))
-        .route("/gate/halt", fixed(StatusCode::FORBIDDEN, "Forbidden"))
+        .route("/healthz", any(|| async { (StatusCode::OK, "OK") }))
+        .route(
+            "/gate/approve",
+            fixed("/gate/approve", StatusCode::OK, "OK"),
+        )
+        .route(
+            "/gate/halt",
+            fixed("/gate/halt", StatusCode::FORBIDDEN, "Forbidden"),
+        )
         .route("/gate/check", any(|s, b| gate(s, b, "", Op::Check)))
         .route("/gate/open", any(|s, b| gate(s, b, "", Op::Open)))
         .route("/gate/close", any(|s, b| gate(s, b, "", Op::Close)))
@@ -212,6 +269,15 @@ fn parse(body: &Bytes) -> Result<Payload, Answer> {
 }
 
 async fn gate(State(s): State<Shared>, body: Bytes, prefix: &str, op: Op) -> Answer {
+    let path = match (prefix, op) {
+        ("", Op::Check) => "/gate/check",
+        ("", Op::Open) => "/gate/open",
+        ("", Op::Close) => "/gate/close",
+        (_, Op::Check) => "/rollback/check",
+        (_, Op::Open) => "/rollback/open",
+        (_, Op::Close) => "/rollback/close",
+    };
+    s.recorded.push(path, &body);
     let payload = match parse(&body) {
         Ok(p) => p,
         Err(answer) => return answer,
@@ -227,7 +293,8 @@ async fn gate(State(s): State<Shared>, body: Bytes, prefix: &str, op: Op) -> Ans
     (StatusCode::ACCEPTED, String::new())
 }
 
-async fn task(State(s): State<Shared>, body: Bytes) -> Answer {
+async fn task(State(s): State<Shared>, uri: Uri, body: Bytes) -> Answer {
+    s.recorded.push(uri.path(), &body);
     let payload = match parse(&body) {
         Ok(p) => p,
         Err(answer) => return answer,

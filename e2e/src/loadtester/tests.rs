@@ -86,6 +86,29 @@ async fn cmd_runs_in_the_background_once_while_running() {
 }
 
 #[tokio::test]
+async fn requests_are_recorded_with_their_path_and_body() {
+    let (lt, _, client) = start().await;
+    let body = canary(json!({"cmd": "sleep 1"}));
+    post(&client, lt.url(), body.clone()).await;
+    let check = format!("{}gate/check", lt.url());
+    post(&client, check, body.clone()).await;
+    assert_eq!(
+        lt.requests(),
+        [
+            Request {
+                path: "/".into(),
+                body: body.clone()
+            },
+            Request {
+                path: "/gate/check".into(),
+                body
+            }
+        ]
+    );
+    lt.shutdown().await;
+}
+
+#[tokio::test]
 async fn other_commands_run_in_a_shell_in_the_background() {
     let (lt, _, client) = start().await;
     let marker = std::env::temp_dir().join(format!("serin-lt-{}", uuid::Uuid::new_v4()));
