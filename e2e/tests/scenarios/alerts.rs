@@ -134,17 +134,43 @@ async fn al_promotion_and_rollback_reach_providers_by_severity() {
         "no info alert at error"
     );
 
-    // A rollback: the error-level Slack (address in a Secret), Teams and warn providers get it.
+    // A rollback: the error-level Slack (address in a Secret), the error-level Teams and
+    // the warn-level provider get it, with the failing check's numbers.
     s.apply(&podinfo("6.0.2", &[("SANDBOX_ERROR_RATE", "0.5")]));
     s.wait_phase("podinfo", Phase::Failed, 120).await;
+    let rollback = |b: &serde_json::Value| b.to_string().contains("Rolling back podinfo.");
     let slack = format!("/slack/{ns}");
-    arrives("the rollback alert in Slack and at warn", || {
-        received(&slack)
+    arrives(
+        "the rollback alert in Slack, with the failing metric",
+        || {
+            received(&slack).iter().any(|b| {
+                let text = b.to_string();
+                b["channel"] == "deploys"
+                    && b["attachments"][0]["color"].is_string()
+                    && rollback(b)
+                    && text.contains("request-success-rate")
+                    && text.contains(">= 99")
+            })
+        },
+    )
+    .await;
+    arrives("the rollback alert in Teams", || {
+        received(&teams)
             .iter()
-            .any(|b| b["channel"] == "deploys" && b["attachments"][0]["color"].is_string())
-            && !received(&format!("/warn/{ns}")).is_empty()
+            .any(|b| b["@type"] == "MessageCard" && rollback(b))
     })
     .await;
+    let warn = format!("/warn/{ns}");
+    arrives("the rollback alert at warn", || {
+        received(&warn).iter().any(rollback)
+    })
+    .await;
+    assert!(
+        !received(&warn)
+            .iter()
+            .any(|b| b.to_string().contains("promotion finished")),
+        "the warn-level provider never got the promotion"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

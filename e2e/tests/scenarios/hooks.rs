@@ -228,3 +228,217 @@ async fn hk_event_webhooks_receive_every_event() {
         .unwrap_or_else(|e| panic!("{e:#}: {:?}", got()));
     }
 }
+
+/// Flagger's Istio e2e canary (`test/istio/test-canary.sh`, the first Canary and its
+/// `latency` MetricTemplate) as published, with `flagger.app` changed to `serin.dev`.
+/// Only [`flagger_s2`] edits it further, for where the sandbox differs from Flagger's
+/// kind cluster: namespaces, and the Prometheus address.
+const FLAGGER_S2: &str = r#"apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata:
+  name: latency
+  namespace: istio-system
+spec:
+  provider:
+    type: prometheus
+    address: http://prometheus.istio-system:9090
+  query: |
+    histogram_quantile(
+        0.99,
+        sum(
+            rate(
+                istio_request_duration_milliseconds_bucket{
+                    reporter="{{ variables.reporter }}",
+                    destination_workload_namespace="{{ namespace }}",
+                    destination_workload=~"{{ target }}"
+                }[{{ interval }}]
+            )
+        ) by (le)
+    )
+---
+apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  targetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: podinfo
+  progressDeadlineSeconds: 60
+  service:
+    port: 9898
+    portDiscovery: true
+    apex:
+      annotations:
+        test: "annotations-test"
+      labels:
+        test: "labels-test"
+    headers:
+      request:
+        add:
+          x-envoy-upstream-rq-timeout-ms: "15000"
+          x-envoy-max-retries: "10"
+          x-envoy-retry-on: "gateway-error,connect-failure,refused-stream"
+  analysis:
+    interval: 15s
+    threshold: 15
+    maxWeight: 30
+    stepWeight: 10
+    metrics:
+    - name: request-success-rate
+      thresholdRange:
+        min: 99
+      interval: 1m
+    - name: latency
+      templateRef:
+        name: latency
+        namespace: istio-system
+      thresholdRange:
+        max: 500
+      interval: 1m
+      templateVariables:
+        reporter: destination
+    webhooks:
+      - name: load-test
+        url: http://flagger-loadtester.test/
+        timeout: 5s
+        metadata:
+          type: cmd
+          cmd: "hey -z 10m -q 10 -c 2 http://podinfo.test:9898/"
+          logCmdOutput: "true"
+"#;
+
+/// [`FLAGGER_S2`] for the scenario's namespace (`test` and `istio-system` there) and the
+/// sandbox's Prometheus. The loadtester URL stays `http://flagger-loadtester.test/`: serin
+/// reaches the stand-in through its host mapping, as it would a real loadtester.
+fn flagger_s2(ns: &str) -> String {
+    FLAGGER_S2
+        .replace("namespace: test", &format!("namespace: {ns}"))
+        .replace("namespace: istio-system", &format!("namespace: {ns}"))
+        .replace(
+            "http://podinfo.test:9898/",
+            &format!("http://podinfo.{ns}:9898/"),
+        )
+        .replace(
+            "http://prometheus.istio-system:9090",
+            &sandbox().prometheus_url,
+        )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hk_flaggers_istio_e2e_canary_promotes_with_its_load_test() {
+    let s = Scenario::new("hk-s2").await;
+    s.apply(&podinfo("6.0.0", &[]));
+    s.apply(&flagger_s2(&s.ns));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    assert_eq!(
+        s.jsonpath(
+            "service/podinfo",
+            "{.metadata.annotations.test} {.metadata.labels.test} {.spec.selector.app}"
+        ),
+        "annotations-test labels-test podinfo-primary"
+    );
+    s.apply(&podinfo("6.0.1", &[]));
+    let st = s.wait_phase("podinfo", Phase::Succeeded, 240).await;
+    let events = s.events("podinfo");
+    assert!(
+        events.contains("Advance podinfo.") && events.contains("canary weight 30"),
+        "{events}"
+    );
+    // The load test reached the loadtester with Flagger's payload, unchanged metadata.
+    let lt = sandbox()
+        .loadtester()
+        .expect("the sandbox runs a loadtester");
+    let calls: Vec<serde_json::Value> = lt
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/" && r.body["namespace"] == s.ns.as_str())
+        .map(|r| r.body)
+        .collect();
+    let call = calls
+        .first()
+        .expect("the load-test hook called the loadtester");
+    let mut keys: Vec<&str> = call
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["checksum", "metadata", "name", "namespace", "phase"],
+        "{call}"
+    );
+    assert_eq!(call["name"], "podinfo");
+    assert_eq!(call["phase"], "Progressing");
+    assert_eq!(
+        call["checksum"].as_str(),
+        st.last_applied_spec.as_deref(),
+        "the checksum names the revision under analysis"
+    );
+    assert_eq!(
+        call["metadata"],
+        serde_json::json!({
+            "type": "cmd",
+            "cmd": format!("hey -z 10m -q 10 -c 2 http://podinfo.{}:9898/", s.ns),
+            "logCmdOutput": "true",
+        })
+    );
+    assert!(
+        calls.len() >= 3,
+        "called at every step, not once: {} calls",
+        calls.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hk_failing_metric_while_waiting_promotion_still_rolls_back() {
+    let template = |query: &str| {
+        format!(
+            r#"apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata:
+  name: errors
+spec:
+  provider:
+    type: prometheus
+    address: {}
+  query: "{query}"
+"#,
+            sandbox().prometheus_url
+        )
+    };
+    let s = Scenario::new("hk-promotion-fail").await;
+    s.apply(&template("vector(0)"));
+    s.apply(&podinfo("6.0.0", &[]));
+    let analysis = format!(
+        r#"{ANALYSIS}    - name: errors
+      templateRef:
+        name: errors
+      thresholdRange:
+        max: 1
+      interval: 10s
+    webhooks:
+    - name: promote
+      type: confirm-promotion
+      url: http://flagger-loadtester.test/gate/check
+{LOAD}"#
+    )
+    .replace("NS", &s.ns);
+    s.apply(&canary("", &analysis));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    s.wait_phase("podinfo", Phase::WaitingPromotion, 90).await;
+    // The errors begin while the gate is closed: the checks go on, and fail.
+    s.apply(&template("vector(5)"));
+    let st = s.wait_phase("podinfo", Phase::Failed, 60).await;
+    assert_eq!(st.canary_weight, 0);
+    let events = s.events("podinfo");
+    assert!(
+        events.contains("advancement errors 5.00 > 1")
+            && events.contains("Rolling back podinfo.")
+            && !events.contains("Promotion completed"),
+        "{events}"
+    );
+}

@@ -229,6 +229,10 @@ async fn strategies_refuse_what_they_cannot_honour() {
             "    stepWeight: 10\n    mirror: true\n",
             ["analysis.mirror", "analysis.iterations"],
         ),
+        (
+            "    iterations: 5\n    match: [{}]\n",
+            ["analysis.match", "would match every request"],
+        ),
     ];
     for (analysis, fields) in cases {
         s.apply(&canary("", &format!("    interval: 3s\n{analysis}")));
@@ -252,4 +256,243 @@ async fn strategies_refuse_what_they_cannot_honour() {
         refused.contains("exactly one of exact, prefix, regex"),
         "{refused}"
     );
+}
+
+/// Lets only `n` of the Deployment's current pods get ready (the sandbox kubelet's knob),
+/// as a user would see pods failing their readiness probe.
+fn ready_replicas(s: &Scenario, deployment: &str, n: &str) {
+    kubectl_result(
+        &[
+            "annotate",
+            "-n",
+            &s.ns,
+            "--overwrite",
+            &format!("deployment/{deployment}"),
+            &format!("kubelet.sandbox.serin.dev/ready-replicas={n}"),
+        ],
+        None,
+    )
+    .expect("annotate");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strategies_ready_thresholds_start_the_analysis_and_hold_the_promotion() {
+    let s = Scenario::new("ready").await;
+    let four = |version: &str| podinfo(version, &[]).replace("replicas: 2", "replicas: 4");
+    s.apply(&four("6.0.0"));
+    let analysis = format!(
+        "    canaryReadyThreshold: 50\n    primaryReadyThreshold: 75\n{}",
+        crate::support::scenario::ANALYSIS
+    );
+    s.apply(&canary("", &analysis));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    // Half of the canary's pods get ready: enough for canaryReadyThreshold 50.
+    ready_replicas(&s, "podinfo", "2");
+    // One of the primary's pods with the new template gets ready: short of 75%.
+    ready_replicas(&s, "podinfo-primary", "1");
+    s.apply(&four("6.0.1"));
+    s.wait_status("podinfo", 60, "the analysis under way", |st| {
+        st.canary_weight >= 20
+    })
+    .await;
+    assert_eq!(
+        s.jsonpath("deployment/podinfo", "{.status.availableReplicas}"),
+        "2",
+        "the analysis runs with half the canary ready"
+    );
+    s.wait_phase("podinfo", Phase::Promoting, 60).await;
+    crate::support::eventually(
+        "the primary runs the new template, 1 of 4 ready",
+        Duration::from_secs(30),
+        || async {
+            let got = s.jsonpath(
+                "deployment/podinfo-primary",
+                "{.status.updatedReplicas}/{.status.availableReplicas}",
+            );
+            Ok((got == "4/1").then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // An observation window of a few intervals: the promotion stays held.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let held = s.status("podinfo").await;
+        assert_eq!(held.phase, Some(Phase::Promoting), "still held: {held:?}");
+    }
+    // Three of four is 75%: the promotion completes.
+    ready_replicas(&s, "podinfo-primary", "3");
+    s.wait_phase("podinfo", Phase::Succeeded, 60).await;
+}
+
+/// Flagger's Istio e2e A/B Canary (`test/istio/test-canary.sh`) and its `latency`
+/// MetricTemplate as published, `flagger.app` changed to `serin.dev`; [`flagger_ab`] maps
+/// the namespaces and the Prometheus address to the sandbox's.
+const FLAGGER_AB: &str = r#"apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata:
+  name: latency
+  namespace: istio-system
+spec:
+  provider:
+    type: prometheus
+    address: http://prometheus.istio-system:9090
+  query: |
+    histogram_quantile(
+        0.99,
+        sum(
+            rate(
+                istio_request_duration_milliseconds_bucket{
+                    reporter="{{ variables.reporter }}",
+                    destination_workload_namespace="{{ namespace }}",
+                    destination_workload=~"{{ target }}"
+                }[{{ interval }}]
+            )
+        ) by (le)
+    )
+---
+apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  targetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: podinfo
+  progressDeadlineSeconds: 60
+  service:
+    portDiscovery: true
+    port: 80
+    portName: http-podinfo
+    targetPort: http
+  analysis:
+    interval: 10s
+    threshold: 5
+    iterations: 5
+    match:
+      - headers:
+          cookie:
+            regex: "^(.*?;)?(type=insider)(;.*)?$"
+    metrics:
+    - name: request-success-rate
+      thresholdRange:
+        min: 99
+      interval: 1m
+    - name: latency
+      templateRef:
+        name: latency
+        namespace: istio-system
+      thresholdRange:
+        max: 500
+      interval: 30s
+      templateVariables:
+        reporter: destination
+    webhooks:
+      - name: pre
+        type: pre-rollout
+        url: http://flagger-loadtester.test/
+        timeout: 5s
+        metadata:
+          type: cmd
+          cmd: "hey -z 10m -q 10 -c 2 -H 'Cookie: type=insider' http://podinfo-canary.test/"
+          logCmdOutput: "true"
+      - name: promote-gate
+        type: confirm-promotion
+        url: http://flagger-loadtester.test/gate/approve
+      - name: post
+        type: post-rollout
+        url: http://flagger-loadtester.test/
+        timeout: 15s
+        metadata:
+          type: cmd
+          cmd: "curl -s http://podinfo.test/"
+          logCmdOutput: "true"
+"#;
+
+fn flagger_ab(ns: &str) -> String {
+    FLAGGER_AB
+        .replace("namespace: test", &format!("namespace: {ns}"))
+        .replace("namespace: istio-system", &format!("namespace: {ns}"))
+        .replace(
+            "http://podinfo-canary.test/",
+            &format!("http://podinfo-canary.{ns}/"),
+        )
+        .replace("http://podinfo.test/", &format!("http://podinfo.{ns}/"))
+        .replace(
+            "http://prometheus.istio-system:9090",
+            &sandbox().prometheus_url,
+        )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strategies_flaggers_ab_manifest_with_its_hooks_promotes() {
+    insiders();
+    let s = Scenario::new("ab-flagger").await;
+    s.apply(&podinfo("6.0.0", &[]));
+    s.apply(&flagger_ab(&s.ns));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    s.apply(&podinfo("6.0.3", &[]));
+    s.wait_status("podinfo", 60, "iteration 2", |st| st.iterations >= 2)
+        .await;
+    let p = prom();
+    p.wait_for(
+        "insiders reach the canary",
+        &rate(
+            &s,
+            "destination",
+            "podinfo",
+            r#",source_workload="insiders""#,
+        ),
+        WITHIN,
+        |v| v > 1.0,
+    )
+    .await;
+    p.wait_for(
+        "plain requests never reach the canary",
+        &rate(
+            &s,
+            "destination",
+            "podinfo",
+            r#",source_workload="loadgenerator""#,
+        ),
+        WITHIN,
+        |v| v == 0.0,
+    )
+    .await;
+    let st = s.wait_phase("podinfo", Phase::Succeeded, 120).await;
+    assert_eq!(st.last_promoted_spec, st.last_applied_spec);
+    // The pre-rollout hook, the promotion gate and the post-rollout hook were all called,
+    // each with Flagger's payload.
+    let lt = sandbox()
+        .loadtester()
+        .expect("the sandbox runs a loadtester");
+    let ns = s.ns.clone();
+    crate::support::eventually("the post-rollout call", WITHIN, || async {
+        let calls: Vec<(String, String, String)> = lt
+            .requests()
+            .into_iter()
+            .filter(|r| r.body["namespace"] == ns.as_str())
+            .map(|r| {
+                let cmd = r.body["metadata"]["cmd"].as_str().unwrap_or("").to_owned();
+                let phase = r.body["phase"].as_str().unwrap_or("").to_owned();
+                (r.path, phase, cmd)
+            })
+            .collect();
+        let called = |path: &str, phase: &str, cmd: &str| {
+            calls.iter().any(|(p, ph, c)| {
+                p == path && (phase.is_empty() || ph == phase) && c.starts_with(cmd)
+            })
+        };
+        let all = called(
+            "/",
+            "Progressing",
+            "hey -z 10m -q 10 -c 2 -H 'Cookie: type=insider'",
+        ) && called("/gate/approve", "", "")
+            && called("/", "Succeeded", "curl -s http://podinfo.");
+        Ok(all.then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}: {:?}", lt.requests()));
 }
