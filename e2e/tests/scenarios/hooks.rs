@@ -442,3 +442,25 @@ spec:
         "{events}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hk_rollback_gate_opened_while_waiting_for_approval_fails_the_revision() {
+    let hooks = r#"    - name: approve
+      type: confirm-rollout
+      url: http://flagger-loadtester.test/gate/check
+    - name: stop
+      type: rollback
+      url: http://flagger-loadtester.test/rollback/check
+"#;
+    let s = initialized("hk-wait-rollback", hooks).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    s.wait_phase("podinfo", Phase::Waiting, 60).await;
+    assert_eq!(curl("/rollback/open", &s.ns), "202");
+    let st = s.wait_phase("podinfo", Phase::Failed, 30).await;
+    assert_eq!(st.canary_weight, 0);
+    let events = s.events("podinfo");
+    assert!(
+        events.contains("manual webhook invoked") && !events.contains("Starting canary analysis"),
+        "{events}"
+    );
+}
