@@ -58,7 +58,7 @@ impl Size {
 
 /// Even apps get a healthy revision, odd ones a bad one.
 fn healthy(i: usize) -> bool {
-    i % 2 == 0
+    i.is_multiple_of(2)
 }
 
 fn deployment(name: &str, version: &str, error_rate: Option<&str>) -> String {
@@ -190,21 +190,21 @@ fn read_run(statuses: &[CanaryStatus]) -> Run {
         };
         let errored = st.metric_errors.as_ref().map_or(0, |e| e.count);
         let progress = (w, st.failed_checks, errored);
-        if let Some((prev_start, prev_progress)) = last {
-            if started != prev_start {
-                let gap = started - prev_start;
-                if gap < chrono::Duration::seconds(INTERVAL) {
-                    run.problems.push(format!(
-                        "a step began {} ms after the previous one (interval {INTERVAL}s)",
-                        gap.num_milliseconds()
-                    ));
-                }
-                if progress == prev_progress {
-                    run.problems.push(format!(
-                        "step (weight {w}, failed checks {}) repeated at {started}",
-                        st.failed_checks
-                    ));
-                }
+        if let Some((prev_start, prev_progress)) = last
+            && started != prev_start
+        {
+            let gap = started - prev_start;
+            if gap < chrono::Duration::seconds(INTERVAL) {
+                run.problems.push(format!(
+                    "a step began {} ms after the previous one (interval {INTERVAL}s)",
+                    gap.num_milliseconds()
+                ));
+            }
+            if progress == prev_progress {
+                run.problems.push(format!(
+                    "step (weight {w}, failed checks {}) repeated at {started}",
+                    st.failed_checks
+                ));
             }
         }
         last = Some((started, progress));
