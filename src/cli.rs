@@ -224,6 +224,12 @@ async fn client(
             .await
             .map_err(|e| anyhow::anyhow!("no Kubernetes configuration found: {e}"))?,
     };
+    // Named in the API server's audit log (kube's client sends no User-Agent of its own).
+    let mut config = config;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("serin/", env!("CARGO_PKG_VERSION"))),
+    ));
     let layer = crate::api_calls::CountingLayer(calls);
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&layer)

@@ -32,6 +32,8 @@ use serin_sandbox::apiserver::{ApiServer, ApiServerConfig, Counters};
 use serin_sandbox::kubelet::{self, KubeletConfig};
 use tokio::time::Instant;
 
+#[path = "wiring/events.rs"]
+mod events;
 #[path = "wiring/panics.rs"]
 mod panics;
 

@@ -17,6 +17,7 @@ mod canary;
 #[allow(unreachable_pub)]
 mod canary_action;
 pub mod duration;
+mod event_log;
 #[allow(unreachable_pub)]
 mod gateway;
 #[allow(unreachable_pub)]
@@ -41,6 +42,7 @@ pub use canary_action::{
     ActionKind, ActionOutcome, CanaryAction, CanaryActionSpec, CanaryActionStatus,
 };
 pub use duration::{DurationError, parse_duration};
+pub use event_log::{EventLog, MAX_UNPUBLISHED, RecordedEvent};
 pub use gateway::GatewayRef;
 pub use http_match::{HttpMatchRequest, StringMatch};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};

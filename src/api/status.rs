@@ -124,6 +124,10 @@ pub struct CanaryStatus {
     /// check got answers. Errored checks hold the step instead of failing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_errors: Option<MetricErrors>,
+    /// serin: the events of the latest transitions, written with them, so that each is
+    /// published exactly once even when serin stops before publishing it.
+    #[serde(default, skip_serializing_if = "super::EventLog::is_empty")]
+    pub event_log: super::EventLog,
 }
 
 /// Last call of one webhook.

@@ -11,6 +11,7 @@ mod alerts;
 mod autoscaling;
 mod converge;
 mod error;
+pub mod events;
 mod finalize;
 pub mod gather;
 mod hooks;
@@ -82,6 +83,8 @@ pub struct Ctx {
     backoff: Backoff,
     pub config: Config,
     pub recorder: Recorder,
+    /// Transition events known to be published ([`events`]).
+    published: events::Published,
     pub metrics: Arc<dyn MetricsSource>,
     pub telemetry: Arc<Telemetry>,
     pub deployments: Store<Deployment>,
@@ -193,7 +196,7 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
                 .observe_checks(canary, &decision.status.metrics);
         }
     }
-    record::record(canary, ctx, &decision).await?;
+    let events_out = record::record(canary, ctx, &decision).await?;
     ctx.telemetry.observe_canary(canary, &decision.status);
     if let (Some(plan), Some(router)) = (&decision.plan, router) {
         converge::converge(canary, ctx, plan, router, &snap).await?;
@@ -201,12 +204,21 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     // Only a whole reconcile clears a past failure: clearing it before converge would
     // make a write that keeps being refused flip the condition on every retry.
     panics::clear(canary, ctx, &decision.status).await;
-    Ok(match decision.next {
-        Next::At(at) => Action::requeue(until(at)),
-        Next::Gather(_) => Action::requeue(Duration::ZERO),
-        Next::Idle => Action::await_change(),
-    })
+    let next = match decision.next {
+        Next::At(at) => Some(until(at)),
+        Next::Gather(_) => Some(Duration::ZERO),
+        Next::Idle => None,
+    };
+    // An event the API refused is retried soon, even when nothing else is due.
+    let next = match (events_out, next) {
+        (false, next) => Some(next.map_or(EVENT_RETRY, |d| d.min(EVENT_RETRY))),
+        (true, next) => next,
+    };
+    Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
+
+/// How soon a reconcile retries the events it could not publish.
+const EVENT_RETRY: Duration = Duration::from_secs(5);
 
 /// The longest requeue: a reconcile is always safe to run early (it decides again), while
 /// the runtime adds the delay to an `Instant`, which panics on overflow.

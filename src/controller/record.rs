@@ -1,60 +1,53 @@
 //! Record: writes the new status (only when it changed, with optimistic concurrency so a
 //! decision made on a stale cache is never written) and then publishes its events.
 //!
-//! Events go out after the status is stored: a crash in between loses an event rather
-//! than repeating a step's event twice.
+//! The events of a transition are written into the status with it (`status.eventLog`)
+//! and published after it under deterministic names ([`super::events`]): a crash or a
+//! refused event write in between delays an event, never loses or repeats it.
 
+use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::{Ctx, Error};
+use super::{Ctx, Error, events};
 use crate::api::Canary;
 use crate::decide::Decision;
 
-pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<(), Error> {
+/// Records the decision. Returns false when some event could not be published yet (the
+/// caller reconciles again soon to retry).
+pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> Result<bool, Error> {
     let old = canary.status.clone().unwrap_or_default();
-    if decision.status != old {
+    let uid = canary.uid().unwrap_or_default();
+    // Events the stored status lists and this process has not seen published: left by a
+    // crash or a refused write. They go out before the events of this decision.
+    let mut all_published =
+        events::publish(canary, &ctx.client, &ctx.published, &old.event_log).await;
+    let mut next = decision.status.clone();
+    if next != old || !decision.events.is_empty() {
+        let (log, dropped) =
+            events::append(&old.event_log, &ctx.published.of(&uid), &decision.events);
+        for lost in dropped {
+            warn!(seq = lost.seq, reason = %lost.reason, message = %lost.message, "event dropped: too many unpublished events");
+        }
+        next.event_log = log;
+    }
+    if next != old {
         let api: Api<Canary> =
             Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
-        let mut next = canary.clone();
-        next.status = Some(decision.status.clone());
+        let mut object = canary.clone();
+        object.status = Some(next.clone());
         // replace_status carries the cached resourceVersion: a 409 means the cache was
         // stale, and the reconcile is retried on the fresh object instead.
-        api.replace_status(&canary.name_any(), &PostParams::default(), &next)
+        api.replace_status(&canary.name_any(), &PostParams::default(), &object)
             .await
             .map_err(Error::Kube)?;
-    }
-    let reference = canary.object_ref(&());
-    for note in &decision.events {
-        if note.warning {
-            warn!(reason = note.reason, "{}", note.message);
-        } else {
-            info!(reason = note.reason, "{}", note.message);
-        }
-        let event = Event {
-            type_: if note.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: note.reason.to_string(),
-            // The API refuses notes over 1 KiB; status.metrics keeps the whole query.
-            note: Some(truncate(&note.message, 1024)),
-            // The recorder merges events with equal (reason, action) into one series, so
-            // the action carries the message: each step stays its own event.
-            action: note.message.chars().take(128).collect(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            // An event that cannot be written is not worth failing the step for.
-            warn!(error = %e, "could not publish event");
-        }
+        ctx.published.keep_only(&uid, &next.event_log);
+        all_published &=
+            events::publish(canary, &ctx.client, &ctx.published, &next.event_log).await;
     }
     super::alerts::notify(canary, ctx, decision);
     super::hooks::send_events(canary, ctx, decision);
-    Ok(())
+    Ok(all_published)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.

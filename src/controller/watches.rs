@@ -207,6 +207,7 @@ pub fn start_with(
         pending: pending::Pending::default(),
         backoff: Backoff::default(),
         recorder: Recorder::new(client, Reporter::from("serin")),
+        published: Default::default(),
         metrics,
         telemetry,
         deployments,

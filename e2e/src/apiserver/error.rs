@@ -150,6 +150,11 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// API Priority and Fairness turning a request away; clients wait `Retry-After`.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(429, "TooManyRequests", message).with_details(json!({"retryAfterSeconds": 1}))
+    }
+
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }

@@ -135,10 +135,18 @@ async fn resource(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if srv.faults.should_fail(verb) {
-        return error_response(&ApiError::internal(
-            "an error injected by the sandbox's fault switches",
-        ));
+    if let Some(err) = srv
+        .faults
+        .inject(verb, req.header(axum::http::header::USER_AGENT))
+    {
+        let mut resp = error_response(&err);
+        if err.code == 429 {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        return resp;
     }
     let target = Target {
         def,

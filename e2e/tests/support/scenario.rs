@@ -173,6 +173,21 @@ impl Scenario {
         }
     }
 
+    /// Whether serin process `i` has exited by itself (it is then forgotten, and
+    /// [`Scenario::start_serin`] starts the first one again, as a kubelet would).
+    pub fn exited(&mut self, i: usize) -> bool {
+        let Some(slot) = self.serins.get_mut(i) else {
+            return false;
+        };
+        let gone = slot
+            .as_mut()
+            .is_some_and(|child| !matches!(child.try_wait(), Ok(None)));
+        if gone {
+            *slot = None;
+        }
+        gone
+    }
+
     /// The index of the serin process with this pid.
     pub fn index_of(&self, pid: u32) -> Option<usize> {
         self.serins
