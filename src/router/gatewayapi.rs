@@ -159,7 +159,7 @@ pub fn route(canary: &Canary, split: &TrafficSplit, original: Option<&str>) -> D
         // A/B testing: requests matching the split's matches go to the canary only.
         if let Some(ab) = split.matches.as_ref().and_then(filters::http_matches) {
             let mut rule = filters::http_rule(canary, backends.clone());
-            rule["matches"] = ab;
+            rule["matches"] = filters::merge_matches(&ab, &rule["matches"]);
             rule["backendRefs"] = json!([backend(&names.apex_canary, 100)]);
             rules.push(rule);
         }

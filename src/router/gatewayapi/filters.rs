@@ -242,3 +242,31 @@ pub(super) fn with_cookie(matches: &Value, cookie: &str) -> Value {
         .collect();
     json!(out)
 }
+
+/// The A/B matches narrowed by the Service's (as Flagger merges them): one match per pair,
+/// the Service's with the A/B headers and query parameters in place of its own, so a
+/// request reaches the canary only if the Service's rule would take it at all.
+pub(super) fn merge_matches(ab: &Value, service: &Value) -> Value {
+    let (Some(ab), Some(service)) = (ab.as_array(), service.as_array()) else {
+        return ab.clone();
+    };
+    if service.is_empty() {
+        return json!(ab);
+    }
+    let mut out = Vec::new();
+    for a in ab {
+        for s in service {
+            let mut merged = s.clone();
+            for key in ["headers", "queryParams"] {
+                if let Some(v) = a
+                    .get(key)
+                    .filter(|v| v.as_array().is_some_and(|l| !l.is_empty()))
+                {
+                    merged[key] = v.clone();
+                }
+            }
+            out.push(merged);
+        }
+    }
+    json!(out)
+}

@@ -221,6 +221,25 @@ fn session_affinity_keeps_cookie_holders_on_the_canary_and_expires_old_cookies()
 }
 
 #[test]
+fn ab_matches_are_narrowed_by_the_services_matches_as_flagger_merges_them() {
+    let c = canary(
+        json!({"port": 80, "match": [{"uri": {"prefix": "/api"}}, {"uri": {"prefix": "/v2"}}]}),
+    );
+    let mut s = split(0);
+    s.matches = Some(json!([{"headers": {"x-canary": {"exact": "insider"}}}]));
+    let r = route(&c, &s, None);
+    let header = json!([{"type": "Exact", "name": "x-canary", "value": "insider"}]);
+    assert_eq!(
+        r["spec"]["rules"][0]["matches"],
+        json!([
+            {"path": {"type": "PathPrefix", "value": "/api"}, "headers": header},
+            {"path": {"type": "PathPrefix", "value": "/v2"}, "headers": header}
+        ])
+    );
+    assert_eq!(r["spec"]["rules"][1]["matches"][0]["path"]["value"], "/api");
+}
+
+#[test]
 fn ab_matches_send_matching_requests_to_the_canary_first() {
     let mut s = split(0);
     s.matches = Some(json!([{"headers": {"x-canary": {"exact": "insider"}}}]));
