@@ -95,8 +95,8 @@ pub struct RunArgs {
     /// How long a Lease lasts without renewal; a dead leader is replaced within it.
     #[arg(long, env = "SERIN_LEADER_ELECTION_DURATION", default_value = "15s", value_parser = parse_duration)]
     leader_election_duration: Duration,
-    /// Send webhook calls for HOST to IP:PORT instead of asking DNS, e.g.
-    /// `flagger-loadtester.test=127.0.0.1:39001` (repeatable; in the environment,
+    /// Send webhook calls and metric queries for HOST to IP:PORT instead of asking DNS,
+    /// e.g. `flagger-loadtester.test=127.0.0.1:39001` (repeatable; in the environment,
     /// comma-separated). For serin running outside the cluster its hooks live in.
     #[arg(
         long = "resolve",

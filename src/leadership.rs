@@ -145,7 +145,9 @@ async fn lead(
         client.clone(),
         config.clone(),
         telemetry.clone(),
-        Arc::new(crate::metrics::Prometheus::default()),
+        Arc::new(crate::metrics::Prometheus::with_mappings(
+            config.hooks.mappings().to_vec(),
+        )),
         ready.clone(),
         async move {
             let _ = stop_rx.await;

@@ -198,7 +198,8 @@ fn no_generated_spec_makes_serin_panic() {
         };
         let st = status(&mut rng);
         let now = time(&mut rng);
-        let unsupported = decide::unsupported_fields(&c.spec);
+        let provider = c.spec.provider.as_deref().unwrap_or("istio");
+        let unsupported = decide::unsupported_fields(&c.spec, provider);
         let decision = decide::decide(&who, &settings, &unsupported, false, &st, &obs, now);
         if settings.is_err() {
             assert!(

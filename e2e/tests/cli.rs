@@ -1,6 +1,7 @@
 //! `serin run` as an operator meets it when something is wrong: one clear line for a
 //! missing CRD or an unreachable API server, and a prompt stop on SIGTERM even while the
-//! API server does not answer.
+//! API server does not answer; and a cluster without the Gateway API CRDs
+//! ([`without_gateway_api`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,9 @@ use serin_sandbox::apiserver::{ApiServer, ApiServerConfig};
 mod support;
 
 use support::{free_port, serin_bin, workdir};
+
+#[path = "cli/without_gateway_api.rs"]
+mod without_gateway_api;
 
 /// A kubeconfig for `url`, in the test process' scratch directory.
 fn kubeconfig_for(url: &str) -> PathBuf {

@@ -603,3 +603,5 @@ async fn s13_leader_failover_mid_rollout() {
 
 #[path = "scenarios/gateway.rs"]
 mod gateway;
+#[path = "scenarios/gateway_flagger.rs"]
+mod gateway_flagger;

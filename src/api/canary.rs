@@ -185,6 +185,10 @@ pub struct CanaryService {
     /// Timeout of the route, e.g. `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    /// Timeout of one request from the gateway to a backend, e.g. `10s` (Gateway API
+    /// `timeouts.backendRequest`; provider `gatewayapi:v1` only, as in Flagger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_timeout: Option<String>,
     /// Istio Headers operations of the route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object")]
@@ -197,7 +201,9 @@ pub struct CanaryService {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object")]
     pub traffic_policy: Option<Value>,
-    /// Istio HTTPRewrite of the route (not supported yet).
+    /// Istio HTTPRewrite of the route (`uri`, `authority`; with Gateway API also `type`:
+    /// `ReplacePrefixMatch`, else the full path is replaced, as in Flagger). Not supported
+    /// yet by the Istio router.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object")]
     pub rewrite: Option<Value>,
@@ -208,7 +214,9 @@ pub struct CanaryService {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub gateway_refs: Vec<super::GatewayRef>,
-    /// Gateway API mirror filters (not supported yet).
+    /// Gateway API RequestMirror filters (`backendRef`: `name`, `namespace`, `port`,
+    /// `group`, `kind`) added to the route (provider `gatewayapi:v1`; not supported by the
+    /// Istio router yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object_list")]
     pub mirror: Option<Value>,

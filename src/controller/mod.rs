@@ -168,7 +168,7 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
         &ctx.config.mesh_provider,
         ctx.config.min_interval,
     );
-    let unsupported = decide::unsupported_fields(&canary.spec);
+    let unsupported = decide::unsupported_fields(&canary.spec, provider);
     let status = canary.status.clone().unwrap_or_default();
     let mut obs = snap.observation(observe::ReadyThresholds::of(&canary.spec));
     let decide_now = |obs: &decide::Observation| {

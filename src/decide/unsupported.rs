@@ -3,8 +3,9 @@
 
 use crate::api::CanarySpec;
 
-/// The paths of the spec's fields that are set but not implemented.
-pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
+/// The paths of the spec's fields that are set but not implemented by serin or by the
+/// Canary's router (`provider`: the spec's, or the default of `--mesh-provider`).
+pub fn unsupported_fields(spec: &CanarySpec, provider: &str) -> Vec<&'static str> {
     let mut out = Vec::new();
     let mut flag = |set: bool, path: &'static str| {
         if set {
@@ -17,14 +18,16 @@ pub fn unsupported_fields(spec: &CanarySpec) -> Vec<&'static str> {
     let s = &spec.service;
     flag(s.port_discovery, "service.portDiscovery");
     flag(s.headless, "service.headless");
-    // The Gateway API router carries out `rewrite` (a URLRewrite filter); Istio's not yet.
-    let gateway_api = spec
-        .provider
-        .as_deref()
-        .is_some_and(|p| p.starts_with("gatewayapi:"));
+    // The Gateway API router carries out `rewrite` (a URLRewrite filter), `mirror`
+    // (RequestMirror filters) and `backendTimeout`; Istio's not (yet).
+    let gateway_api = provider.starts_with("gatewayapi:");
     flag(s.rewrite.is_some() && !gateway_api, "service.rewrite");
     flag(s.delegation, "service.delegation");
-    flag(s.mirror.is_some(), "service.mirror");
+    flag(s.mirror.is_some() && !gateway_api, "service.mirror");
+    flag(
+        s.backend_timeout.is_some() && !gateway_api,
+        "service.backendTimeout",
+    );
     flag(s.unmanaged_metadata.is_some(), "service.unmanagedMetadata");
     if let Some(a) = &spec.analysis {
         flag(
@@ -52,6 +55,25 @@ mod tests {
                          "mirror": true}
         }))
         .unwrap();
-        assert_eq!(unsupported_fields(&spec), vec!["service.headless"]);
+        assert_eq!(unsupported_fields(&spec, "istio"), vec!["service.headless"]);
+    }
+
+    #[test]
+    fn the_gateway_api_router_carries_out_rewrite_mirror_and_backend_timeout() {
+        let spec: CanarySpec = serde_json::from_value(json!({
+            "targetRef": {"kind": "Deployment", "name": "podinfo"},
+            "service": {"port": 80, "rewrite": {"uri": "/"}, "backendTimeout": "5s",
+                        "mirror": [{"backendRef": {"name": "shadow", "port": 80}}]},
+        }))
+        .unwrap();
+        assert!(unsupported_fields(&spec, "gatewayapi:v1").is_empty());
+        assert_eq!(
+            unsupported_fields(&spec, "istio"),
+            vec![
+                "service.rewrite",
+                "service.mirror",
+                "service.backendTimeout"
+            ]
+        );
     }
 }

@@ -12,6 +12,7 @@ use prometheus_http_query::response::Data;
 use super::MetricsSource;
 use super::query::{Endpoint, QueryError};
 use crate::decide::Outcome;
+use crate::hooks::HostMapping;
 
 /// Timeout of one query, as Flagger's.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,9 +21,37 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct Prometheus {
     clients: Mutex<HashMap<bool, reqwest::Client>>,
+    /// `--resolve` host mappings: a template's in-cluster address (e.g.
+    /// `http://prometheus.istio-system:9090`) reaches the mapped address instead, as a
+    /// webhook URL does, for serin running outside the cluster.
+    mappings: Vec<HostMapping>,
 }
 
 impl Prometheus {
+    /// A source sending queries for a mapped host to its mapped address.
+    pub fn with_mappings(mappings: Vec<HostMapping>) -> Prometheus {
+        Prometheus {
+            mappings,
+            ..Default::default()
+        }
+    }
+
+    /// `address` with the mapped port when it names a host mapped with an explicit port
+    /// (without one, the client's DNS override supplies the mapped port).
+    fn mapped(&self, address: &str) -> String {
+        let Ok(mut url) = reqwest::Url::parse(address) else {
+            return address.to_string();
+        };
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        match self.mappings.iter().find(|m| m.host == host) {
+            Some(m) if url.port().is_some() => {
+                let _ = url.set_port(Some(m.addr.port()));
+                url.as_str().trim_end_matches('/').to_string()
+            }
+            _ => address.to_string(),
+        }
+    }
+
     /// The client for `ep` (one per TLS setting), or why there is none.
     fn client(&self, ep: &Endpoint) -> Result<PromClient, QueryError> {
         let failed = |message: String| QueryError::Client {
@@ -36,16 +65,18 @@ impl Prometheus {
         let http = match clients.get(&ep.insecure) {
             Some(c) => c.clone(),
             None => {
-                let c = reqwest::Client::builder()
+                let mut builder = reqwest::Client::builder()
                     .timeout(QUERY_TIMEOUT)
-                    .danger_accept_invalid_certs(ep.insecure)
-                    .build()
-                    .map_err(|e| failed(e.to_string()))?;
+                    .danger_accept_invalid_certs(ep.insecure);
+                for m in &self.mappings {
+                    builder = builder.resolve(&m.host, m.addr);
+                }
+                let c = builder.build().map_err(|e| failed(e.to_string()))?;
                 clients.insert(ep.insecure, c.clone());
                 c
             }
         };
-        PromClient::from(http, &ep.address).map_err(|e| failed(e.to_string()))
+        PromClient::from(http, &self.mapped(&ep.address)).map_err(|e| failed(e.to_string()))
     }
 
     /// Runs one instant query; the result must be a single value.
@@ -121,6 +152,21 @@ pub fn outcome(data: &Data) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mapped_address_keeps_its_host_and_takes_the_mapped_port() {
+        let m: HostMapping = "prometheus.istio-system=127.0.0.1:39090".parse().unwrap();
+        let p = Prometheus::with_mappings(vec![m]);
+        assert_eq!(
+            p.mapped("http://prometheus.istio-system:9090"),
+            "http://prometheus.istio-system:39090"
+        );
+        assert_eq!(
+            p.mapped("http://prometheus.istio-system"),
+            "http://prometheus.istio-system"
+        );
+        assert_eq!(p.mapped("http://other:9090"), "http://other:9090");
+    }
 
     /// A real refused connection (a port nobody listens on) is named as such, not as
     /// "failed to send request to server".

@@ -159,11 +159,48 @@ pub fn route(canary: &Canary, split: &TrafficSplit, original: Option<&str>) -> D
         // A/B testing: requests matching the split's matches go to the canary only.
         if let Some(ab) = split.matches.as_ref().and_then(filters::http_matches) {
             let mut rule = filters::http_rule(canary, backends.clone());
-            rule["matches"] = ab;
+            rule["matches"] = filters::merge_matches(&ab, &rule["matches"]);
             rule["backendRefs"] = json!([backend(&names.apex_canary, 100)]);
             rules.push(rule);
         }
-        rules.push(filters::http_rule(canary, backends));
+        let affinity = split.session_affinity.as_ref();
+        if let Some(cookie) = affinity.and_then(|a| a.canary_cookie.as_deref()) {
+            // Users holding the run's cookie stay on the canary.
+            let mut rule = filters::http_rule(canary, vec![backend(&names.apex_canary, 100)]);
+            rule["matches"] = filters::with_cookie(&rule["matches"], cookie);
+            rules.push(rule);
+        }
+        if let Some(cookie) = affinity.and_then(|a| a.expired_cookie.as_deref()) {
+            // A finished run's cookie: its holders go to the primary and lose the cookie.
+            let mut primary = backend(&names.apex_primary, 100);
+            primary["filters"] = json!([filters::set_cookie(&format!("{cookie}; Max-Age=-1"))]);
+            let mut rule = filters::http_rule(canary, vec![primary]);
+            rule["matches"] = filters::with_cookie(&rule["matches"], cookie);
+            rules.push(rule);
+        }
+        let mut weighted = filters::http_rule(canary, backends);
+        if let Some(a) = affinity
+            && let Some(cookie) = &a.canary_cookie
+        {
+            // Responses from the canary hand out the cookie (Flagger's backend filter).
+            let value = format!("{cookie}; Max-Age={}", a.max_age_seconds);
+            weighted["backendRefs"][1]["filters"] = json!([filters::set_cookie(&value)]);
+        }
+        if let Some(m) = &split.mirror {
+            // Blue/green mirroring: the primary's requests are copied to the canary.
+            let mirror =
+                json!({"group": "", "kind": "Service", "name": names.apex_canary, "port": s.port});
+            if let Some(mut f) = filters::request_mirror(&mirror) {
+                // The Gateway API mirrors every request unless `percent` says otherwise.
+                if m.percent < 100 {
+                    f["requestMirror"]["percent"] = json!(m.percent.clamp(0, 100));
+                }
+                let mut list = weighted["filters"].as_array().cloned().unwrap_or_default();
+                list.push(f);
+                weighted["filters"] = json!(list);
+            }
+        }
+        rules.push(weighted);
     } else {
         rules.push(json!({"backendRefs": backends}));
     }

@@ -31,13 +31,18 @@ const ANALYSIS: &str = r#"    interval: 10s
         min: 99
 "#;
 
-/// The clients of the apex host, once `holds` accepts them.
-async fn clients_when(s: &Scenario, what: &str, holds: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+/// The clients of the apex host (served by `router`'s object), once `holds` accepts them.
+async fn clients_when(
+    s: &Scenario,
+    router: &str,
+    what: &str,
+    holds: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let url = sandbox()
         .mesh()
         .expect("the sandbox runs the mesh")
         .clients_url();
-    let key = format!("{}/podinfo/podinfo", s.ns);
+    let key = format!("{}/{router}/podinfo", s.ns);
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
         let view: Option<Value> = match reqwest::get(&url).await {
@@ -71,14 +76,33 @@ fn workloads(client: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn session_affinity_keeps_a_canary_user_on_the_canary_until_promotion() {
+    keeps_a_canary_user_on_the_canary("affinity", "", "podinfo", "virtualservice/podinfo").await;
+}
+
+/// The same with the Gateway API router: an HTTPRoute on the apex Service (GAMMA), whose
+/// stand-in object is named after the route's kind.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_affinity_on_an_httproute_keeps_a_canary_user_on_the_canary() {
+    keeps_a_canary_user_on_the_canary(
+        "gw-affinity",
+        "  provider: gatewayapi:v1\n",
+        "httproute:podinfo",
+        "httproute/podinfo",
+    )
+    .await;
+}
+
+/// `extra` goes into the Canary's spec; `router` names the mesh's routing object and
+/// `route` the object shown when a check fails.
+async fn keeps_a_canary_user_on_the_canary(name: &str, extra: &str, router: &str, route: &str) {
     let Some(mesh) = sandbox().mesh() else {
         eprintln!("no mesh stand-in (attached cluster): skipped");
         return;
     };
     mesh.set_session_clients(CLIENTS);
-    let s = Scenario::new("affinity").await;
+    let s = Scenario::new(name).await;
     s.apply(&podinfo("6.0.0", &[]));
-    s.apply(&canary("", ANALYSIS));
+    s.apply(&canary(extra, ANALYSIS));
     s.wait_phase("podinfo", Phase::Initialized, 60).await;
     s.apply(&podinfo("6.0.1", &[]));
     let st = s
@@ -91,7 +115,7 @@ async fn session_affinity_keeps_a_canary_user_on_the_canary_until_promotion() {
         .unwrap_or_default();
     // The clients holding the run's cookie now, and how many requests they had sent.
     let holds_cookie = |c: &Value| c["cookies"]["canary"] == value.as_str();
-    let before = clients_when(&s, "some clients hold the cookie", |cs| {
+    let before = clients_when(&s, router, "some clients hold the cookie", |cs| {
         cs.iter().any(holds_cookie)
     })
     .await;
@@ -114,11 +138,16 @@ async fn session_affinity_keeps_a_canary_user_on_the_canary_until_promotion() {
     let renewed = |c: &Value, id: u64, sent: u64| {
         c["id"].as_u64() == Some(id) && c["requests"].as_u64().unwrap_or(0) >= sent + 20
     };
-    let after = clients_when(&s, "the cookie holders sent 20 more requests", |cs| {
-        holders
-            .iter()
-            .all(|(id, sent)| cs.iter().any(|c| renewed(c, *id, *sent)))
-    })
+    let after = clients_when(
+        &s,
+        router,
+        "the cookie holders sent 20 more requests",
+        |cs| {
+            holders
+                .iter()
+                .all(|(id, sent)| cs.iter().any(|c| renewed(c, *id, *sent)))
+        },
+    )
     .await;
     assert_eq!(
         s.status("podinfo").await.phase,
@@ -133,7 +162,7 @@ async fn session_affinity_keeps_a_canary_user_on_the_canary_until_promotion() {
         assert!(
             workloads(c).iter().all(|w| w == "podinfo"),
             "a cookie holder left the canary: {c}\n{}",
-            s.jsonpath("virtualservice/podinfo", "{.spec.http}")
+            s.jsonpath(route, "{.spec}")
         );
         assert!(holds_cookie(c), "{c}");
     }
@@ -145,6 +174,7 @@ async fn session_affinity_keeps_a_canary_user_on_the_canary_until_promotion() {
     );
     clients_when(
         &s,
+        router,
         "every cookie expired, every client on the primary",
         |cs| {
             cs.iter().all(|c| {

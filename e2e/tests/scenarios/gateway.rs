@@ -1,7 +1,9 @@
 //! Gateway API router scenarios (issue 13): a Gateway parent (north-south), a Service
 //! parent (GAMMA, east-west), a parent that refuses the route, a GRPCRoute, and taking a
-//! user's HTTPRoute over and giving it back. The mesh stand-in routes by the route's
-//! backendRefs weights and reports `status.parents` like a conformant implementation.
+//! user's HTTPRoute over and giving it back, blue/green mirroring on the route. The mesh
+//! stand-in routes by the route's backendRefs weights and filters and reports
+//! `status.parents` like a conformant implementation. Flagger's own Gateway API e2e
+//! manifests run in `gateway_flagger.rs`.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -385,4 +387,62 @@ async fn gw6_flaggers_envoy_metric_templates_work_unchanged() {
     let st = s.wait_phase("podinfo", Phase::Failed, 120).await;
     assert_eq!(st.failed_checks, 2);
     assert_eq!(weights(&s, "httproute"), "100 0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gw7_blue_green_mirrors_to_the_canary_on_the_route() {
+    let s = Scenario::new("gw-mirror").await;
+    s.apply(&gateway(&s.ns, "{}"));
+    s.apply(&podinfo("6.0.0", &[]));
+    let analysis = r#"  analysis:
+    interval: 3s
+    threshold: 2
+    iterations: 5
+    mirror: true
+    mirrorWeight: 50
+    metrics:
+    - name: request-success-rate
+      interval: 10s
+      thresholdRange:
+        min: 99
+"#;
+    s.apply(&canary(&gateway_service(&s.ns), "").replace(ANALYSIS, analysis));
+    s.wait_phase("podinfo", Phase::Initialized, 60).await;
+    s.apply(&podinfo("6.0.1", &[]));
+    let mirror = r#"{.spec.rules[-1:].filters[?(@.type=="RequestMirror")].requestMirror}"#;
+    s.wait_status("podinfo", 60, "the mirror on the route", |_| {
+        !s.jsonpath("httproute/podinfo", mirror).is_empty()
+    })
+    .await;
+    let filter = s.jsonpath("httproute/podinfo", mirror);
+    assert!(
+        filter.contains(r#""name":"podinfo-canary""#) && filter.contains(r#""percent":50"#),
+        "{filter}"
+    );
+    // Users stay on the primary; the canary is measured on the mirrored copies alone.
+    assert_eq!(weights(&s, "httproute"), "100 0");
+    let st = s
+        .wait_status(
+            "podinfo",
+            60,
+            "a success rate from mirrored requests",
+            |st| {
+                st.metrics
+                    .iter()
+                    .any(|m| m.name == "request-success-rate" && m.value.is_some())
+            },
+        )
+        .await;
+    let sr = st.metrics.iter().find(|m| m.name == "request-success-rate");
+    assert!(
+        sr.is_some_and(|m| m.value.is_some_and(|v| v > 99.0)),
+        "{sr:?}"
+    );
+    s.wait_phase("podinfo", Phase::Succeeded, 90).await;
+    assert_eq!(s.jsonpath("httproute/podinfo", mirror), "");
+
+    // A faulty revision fails on its mirrored copies and is rolled back.
+    s.apply(&podinfo("6.0.2", &[("SANDBOX_ERROR_RATE", "1")]));
+    s.wait_phase("podinfo", Phase::Failed, 90).await;
+    assert!(s.events("podinfo").contains("Rolling back podinfo."));
 }

@@ -1,7 +1,8 @@
 //! The spec's Istio-shaped route fields, as Flagger reads them for Gateway API: matches
 //! (`service.match`, A/B matches), header modifiers (`service.headers`), URL rewrite
-//! (`service.rewrite`), CORS (`service.corsPolicy`) and the request timeout
-//! (`service.timeout`). What has no Gateway API equivalent is left out rather than guessed.
+//! (`service.rewrite`), mirrors (`service.mirror`), CORS (`service.corsPolicy`) and the
+//! timeouts (`service.timeout`, `service.backendTimeout`); and the cookie rules of session
+//! affinity. What has no Gateway API equivalent is left out rather than guessed.
 
 use serde_json::{Map, Value, json};
 
@@ -32,16 +33,44 @@ pub(super) fn http_rule(canary: &Canary, backends: Vec<Value>) -> Value {
     if let Some(r) = s.rewrite.as_ref().and_then(rewrite) {
         filters.push(json!({ "type": "URLRewrite", "urlRewrite": r }));
     }
+    filters.extend(
+        s.mirror
+            .iter()
+            .flat_map(|m| m.as_array().into_iter().flatten())
+            .filter_map(|m| request_mirror(m.get("backendRef")?)),
+    );
     if let Some(c) = s.cors_policy.as_ref().and_then(cors) {
         filters.push(json!({ "type": "CORS", "cors": c }));
     }
     if !filters.is_empty() {
         rule["filters"] = json!(filters);
     }
+    let mut timeouts = Map::new();
     if let Some(t) = &s.timeout {
-        rule["timeouts"] = json!({ "request": t });
+        timeouts.insert("request".into(), json!(t));
+    }
+    if let Some(t) = &s.backend_timeout {
+        timeouts.insert("backendRequest".into(), json!(t));
+    }
+    if !timeouts.is_empty() {
+        rule["timeouts"] = Value::Object(timeouts);
     }
     rule
+}
+
+/// A RequestMirror filter copying the rule's requests to `backend` (a Gateway API
+/// BackendObjectReference: `name`, and `group`, `kind`, `namespace`, `port` when set).
+/// Responses of the mirror are discarded. `None` without a name.
+pub(super) fn request_mirror(backend: &Value) -> Option<Value> {
+    let name = backend.get("name").and_then(Value::as_str)?;
+    let mut out = Map::new();
+    out.insert("name".into(), json!(name));
+    for key in ["group", "kind", "namespace", "port"] {
+        if let Some(v) = backend.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    Some(json!({"type": "RequestMirror", "requestMirror": {"backendRef": out}}))
 }
 
 /// Istio HTTPMatchRequests (uri, headers, method, queryParams) as HTTPRouteMatches.
@@ -116,30 +145,42 @@ fn header_modifier(ops: &Value) -> Option<Value> {
     (!out.is_empty()).then_some(Value::Object(out))
 }
 
-/// Istio HTTPRewrite (`uri`, `authority`) as an HTTPURLRewriteFilter: the path prefix the
-/// match selected is replaced, as Istio's prefix rewrite does.
+/// Flagger's HTTPRewrite (`uri`, `authority`, `type`) as an HTTPURLRewriteFilter. As in
+/// Flagger, `type: ReplacePrefixMatch` replaces the path prefix the match selected, and
+/// anything else (or nothing) replaces the full path.
 fn rewrite(r: &Value) -> Option<Value> {
     let mut out = Map::new();
-    if let Some(host) = r.get("authority").and_then(Value::as_str) {
+    if let Some(host) = r
+        .get("authority")
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty())
+    {
         out.insert("hostname".into(), json!(host));
     }
-    if let Some(uri) = r.get("uri").and_then(Value::as_str) {
-        out.insert(
-            "path".into(),
-            json!({"type": "ReplacePrefixMatch", "replacePrefixMatch": uri}),
-        );
+    if let Some(uri) = r
+        .get("uri")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+    {
+        let path = if r.get("type").and_then(Value::as_str) == Some("ReplacePrefixMatch") {
+            json!({"type": "ReplacePrefixMatch", "replacePrefixMatch": uri})
+        } else {
+            json!({"type": "ReplaceFullPath", "replaceFullPath": uri})
+        };
+        out.insert("path".into(), path);
     }
     (!out.is_empty()).then_some(Value::Object(out))
 }
 
-/// Istio CorsPolicy as the Gateway API CORS filter. Istio's origin matches become the
-/// origins themselves (exact and prefix; a regex has no Gateway API form and is dropped).
+/// Istio CorsPolicy as the Gateway API CORS filter. The deprecated `allowOrigin` strings
+/// are taken as they are (Flagger's mapping); Istio's origin matches (`allowOrigins`,
+/// which Flagger drops) become the origins themselves: exact, and prefix as a trailing
+/// wildcard; a regex has no Gateway API form and is dropped.
 fn cors(c: &Value) -> Option<Value> {
     let mut out = Map::new();
-    let origins: Vec<String> = c
-        .get("allowOrigins")
-        .and_then(Value::as_array)
+    let origins: Vec<String> = ["allowOrigin", "allowOrigins"]
         .into_iter()
+        .filter_map(|key| c.get(key).and_then(Value::as_array))
         .flatten()
         .filter_map(|o| match string_match(o) {
             Some(("exact", v)) => Some(v),
@@ -166,4 +207,66 @@ fn cors(c: &Value) -> Option<Value> {
         out.insert("maxAge".into(), json!(secs.as_secs()));
     }
     (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// A backend filter adding `Set-Cookie: value` to the responses through that backend.
+pub(super) fn set_cookie(value: &str) -> Value {
+    json!({"type": "ResponseHeaderModifier",
+           "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": value}]}})
+}
+
+/// `matches` (the rule's, or one catch-all when it has none) each narrowed to requests
+/// whose `Cookie` header holds `cookie` (`name=value`), matched as the Istio router does.
+pub(super) fn with_cookie(matches: &Value, cookie: &str) -> Value {
+    let mut escaped = String::with_capacity(cookie.len());
+    for c in cookie.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    let header = json!({"type": "RegularExpression", "name": "Cookie",
+                        "value": format!("^(.*?;)?({escaped})(;.*)?$")});
+    let base: Vec<Value> = match matches.as_array() {
+        Some(list) if !list.is_empty() => list.clone(),
+        _ => vec![json!({})],
+    };
+    let out: Vec<Value> = base
+        .into_iter()
+        .map(|mut m| {
+            let mut headers = m["headers"].as_array().cloned().unwrap_or_default();
+            headers.push(header.clone());
+            m["headers"] = json!(headers);
+            m
+        })
+        .collect();
+    json!(out)
+}
+
+/// The A/B matches narrowed by the Service's (as Flagger merges them): one match per pair,
+/// the Service's with the A/B headers and query parameters in place of its own, so a
+/// request reaches the canary only if the Service's rule would take it at all.
+pub(super) fn merge_matches(ab: &Value, service: &Value) -> Value {
+    let (Some(ab), Some(service)) = (ab.as_array(), service.as_array()) else {
+        return ab.clone();
+    };
+    if service.is_empty() {
+        return json!(ab);
+    }
+    let mut out = Vec::new();
+    for a in ab {
+        for s in service {
+            let mut merged = s.clone();
+            for key in ["headers", "queryParams"] {
+                if let Some(v) = a
+                    .get(key)
+                    .filter(|v| v.as_array().is_some_and(|l| !l.is_empty()))
+                {
+                    merged[key] = v.clone();
+                }
+            }
+            out.push(merged);
+        }
+    }
+    json!(out)
 }

@@ -97,7 +97,7 @@ fn flaggers_route_fields_become_matches_filters_and_timeouts() {
             "request": {"set": {"x-a": "1"}, "remove": ["x-b"]},
             "response": {"add": {"x-c": "2"}}
         },
-        "rewrite": {"uri": "/", "authority": "internal"},
+        "rewrite": {"uri": "/", "authority": "internal", "type": "ReplacePrefixMatch"},
         "corsPolicy": {"allowOrigins": [{"exact": "https://a.example"}], "allowMethods": ["GET"], "maxAge": "24h"},
         "timeout": "15s"
     }));
@@ -125,6 +125,118 @@ fn flaggers_route_fields_become_matches_filters_and_timeouts() {
         f[3],
         json!({"type": "CORS", "cors": {"allowOrigins": ["https://a.example"], "allowMethods": ["GET"], "maxAge": 86400}})
     );
+}
+
+#[test]
+fn mirrors_backend_timeout_and_a_full_path_rewrite_as_flagger_writes_them() {
+    let c = canary(json!({
+        "port": 80,
+        "rewrite": {"uri": "/v2"},
+        "mirror": [{"backendRef": {"name": "shadow", "namespace": "qa", "port": 8080}}, {"nobackend": true}],
+        "corsPolicy": {"allowOrigin": ["https://b.example"]},
+        "timeout": "15s",
+        "backendTimeout": "5s"
+    }));
+    let r = route(&c, &split(0), None);
+    let rule = &r["spec"]["rules"][0];
+    assert_eq!(
+        rule["timeouts"],
+        json!({"request": "15s", "backendRequest": "5s"})
+    );
+    assert_eq!(
+        rule["filters"],
+        json!([
+            {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": "/v2"}}},
+            {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "shadow", "namespace": "qa", "port": 8080}}},
+            {"type": "CORS", "cors": {"allowOrigins": ["https://b.example"]}}
+        ])
+    );
+}
+
+#[test]
+fn blue_green_mirroring_copies_the_primarys_requests_to_the_canary() {
+    let mut s = split(0);
+    s.mirror = Some(crate::decide::strategy::Mirror { percent: 100 });
+    let r = route(&gateway_canary(), &s, None);
+    let rule = &r["spec"]["rules"][0];
+    assert_eq!(
+        rule["filters"],
+        json!([{"type": "RequestMirror", "requestMirror": {"backendRef":
+            {"group": "", "kind": "Service", "name": "podinfo-canary", "port": 9898}}}])
+    );
+    assert_eq!(rule["backendRefs"][0]["weight"], 100);
+    s.mirror = Some(crate::decide::strategy::Mirror { percent: 25 });
+    let r = route(&gateway_canary(), &s, None);
+    assert_eq!(
+        r["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"],
+        25
+    );
+    let plain = route(&gateway_canary(), &split(0), None);
+    assert!(plain["spec"]["rules"][0].get("filters").is_none());
+}
+
+#[test]
+fn session_affinity_keeps_cookie_holders_on_the_canary_and_expires_old_cookies() {
+    use crate::decide::strategy::SessionAffinity;
+    let mut s = split(20);
+    s.session_affinity = Some(SessionAffinity {
+        canary_cookie: Some("flagger-cookie=abc".into()),
+        max_age_seconds: 60,
+        expired_cookie: None,
+    });
+    let r = route(&gateway_canary(), &s, None);
+    let rules = r["spec"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        rules[0]["matches"],
+        json!([{"headers": [{"type": "RegularExpression", "name": "Cookie",
+                             "value": "^(.*?;)?(flagger-cookie=abc)(;.*)?$"}]}])
+    );
+    assert_eq!(rules[0]["backendRefs"][0]["name"], "podinfo-canary");
+    assert_eq!(rules[0]["backendRefs"][0]["weight"], 100);
+    assert_eq!(
+        rules[1]["backendRefs"][1]["filters"][0]["responseHeaderModifier"]["add"][0],
+        json!({"name": "Set-Cookie", "value": "flagger-cookie=abc; Max-Age=60"})
+    );
+    assert!(rules[1]["backendRefs"][0].get("filters").is_none());
+
+    s = split(0);
+    s.session_affinity = Some(SessionAffinity {
+        canary_cookie: None,
+        max_age_seconds: 60,
+        expired_cookie: Some("c.x=abc".into()),
+    });
+    let r = route(&gateway_canary(), &s, None);
+    let rules = r["spec"]["rules"].as_array().unwrap();
+    assert_eq!(
+        rules[0]["matches"][0]["headers"][0]["value"],
+        "^(.*?;)?(c\\.x=abc)(;.*)?$"
+    );
+    let primary = &rules[0]["backendRefs"][0];
+    assert_eq!(primary["name"], "podinfo-primary");
+    assert_eq!(
+        primary["filters"][0]["responseHeaderModifier"]["add"][0]["value"],
+        "c.x=abc; Max-Age=-1"
+    );
+}
+
+#[test]
+fn ab_matches_are_narrowed_by_the_services_matches_as_flagger_merges_them() {
+    let c = canary(
+        json!({"port": 80, "match": [{"uri": {"prefix": "/api"}}, {"uri": {"prefix": "/v2"}}]}),
+    );
+    let mut s = split(0);
+    s.matches = Some(json!([{"headers": {"x-canary": {"exact": "insider"}}}]));
+    let r = route(&c, &s, None);
+    let header = json!([{"type": "Exact", "name": "x-canary", "value": "insider"}]);
+    assert_eq!(
+        r["spec"]["rules"][0]["matches"],
+        json!([
+            {"path": {"type": "PathPrefix", "value": "/api"}, "headers": header},
+            {"path": {"type": "PathPrefix", "value": "/v2"}, "headers": header}
+        ])
+    );
+    assert_eq!(r["spec"]["rules"][1]["matches"][0]["path"]["value"], "/api");
 }
 
 #[test]

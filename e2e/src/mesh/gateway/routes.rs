@@ -138,9 +138,22 @@ pub fn as_virtual_service(
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|b| json!({"destination": {"host": b["name"]}, "weight": b["weight"].as_i64().unwrap_or(1)}))
+                .map(|b| {
+                    let mut d = json!({"destination": {"host": b["name"]}, "weight": b["weight"].as_i64().unwrap_or(1)});
+                    if let Some(h) = response_headers(&b["filters"]) {
+                        d["headers"] = h;
+                    }
+                    d
+                })
                 .collect();
             let mut out = json!({ "route": destinations });
+            if let Some(h) = response_headers(&rule["filters"]) {
+                out["headers"] = h;
+            }
+            let mirrors = mirrors(&rule["filters"]);
+            if !mirrors.is_empty() {
+                out["mirrors"] = json!(mirrors);
+            }
             let matches: Vec<Value> = rule["matches"]
                 .as_array()
                 .into_iter()
@@ -180,6 +193,55 @@ pub fn as_virtual_service(
         metadata: meta,
         data: json!({ "spec": {"hosts": hosts, "http": http} }),
     })
+}
+
+/// The RequestMirror filters of a rule as Istio `mirrors`: the backend Service, and the
+/// share copied (`percent`, or `fraction` numerator/denominator; all when neither).
+fn mirrors(filters: &Value) -> Vec<Value> {
+    filters
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["type"] == "RequestMirror")
+        .filter_map(|f| {
+            let m = &f["requestMirror"];
+            let host = m["backendRef"]["name"].as_str()?;
+            let percent = match (m["percent"].as_f64(), &m["fraction"]) {
+                (Some(p), _) => p,
+                (None, fr) if fr.is_object() => {
+                    let num = fr["numerator"].as_f64().unwrap_or(0.0);
+                    let den = fr["denominator"].as_f64().unwrap_or(100.0);
+                    if den > 0.0 { 100.0 * num / den } else { 0.0 }
+                }
+                _ => 100.0,
+            };
+            Some(json!({"destination": {"host": host}, "percentage": {"value": percent}}))
+        })
+        .collect()
+}
+
+/// The ResponseHeaderModifier filters of a rule or backend as Istio header operations
+/// (the stand-in reads the `Set-Cookie` they add, for session affinity).
+fn response_headers(filters: &Value) -> Option<Value> {
+    let mut ops = Map::new();
+    for f in filters.as_array().into_iter().flatten() {
+        if f["type"] != "ResponseHeaderModifier" {
+            continue;
+        }
+        for key in ["set", "add"] {
+            for h in f["responseHeaderModifier"][key]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(name), Some(value)) = (h["name"].as_str(), h["value"].as_str()) {
+                    let entry = ops.entry(key).or_insert_with(|| json!({}));
+                    entry[name] = json!(value);
+                }
+            }
+        }
+    }
+    (!ops.is_empty()).then(|| json!({"response": ops}))
 }
 
 /// An HTTPRouteMatch (or GRPCRouteMatch) as an Istio HTTPMatchRequest.

@@ -63,6 +63,40 @@ fn a_gateway_parent_serves_the_hostnames_with_the_weights_and_matches() {
 }
 
 #[test]
+fn mirror_and_set_cookie_filters_become_the_virtual_services() {
+    let (g, s) = world_sets();
+    let world = World {
+        gateways: &g,
+        services: &s,
+    };
+    let cookie = json!({"type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": "c=1; Max-Age=60"}]}});
+    let mut sp = spec(json!({"name": "public", "namespace": "gw"}));
+    sp["rules"][0]["filters"] = json!([
+        {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "podinfo-canary", "port": 80}, "percent": 25}},
+        {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "shadow"}, "fraction": {"numerator": 1, "denominator": 2}}},
+        {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "all"}}}
+    ]);
+    sp["rules"][0]["backendRefs"][1]["filters"] = json!([cookie]);
+    let r = route("HTTPRoute", sp, json!({}));
+    let vs = routes::as_virtual_service(&r, &routes::verdicts(&r, &world)).unwrap();
+    let http = &vs.data["spec"]["http"][0];
+    assert_eq!(
+        http["mirrors"],
+        json!([
+            {"destination": {"host": "podinfo-canary"}, "percentage": {"value": 25.0}},
+            {"destination": {"host": "shadow"}, "percentage": {"value": 50.0}},
+            {"destination": {"host": "all"}, "percentage": {"value": 100.0}}
+        ])
+    );
+    assert_eq!(
+        http["route"][1]["headers"],
+        json!({"response": {"add": {"Set-Cookie": "c=1; Max-Age=60"}}})
+    );
+    assert!(http["route"][0].get("headers").is_none());
+}
+
+#[test]
 fn a_service_parent_serves_the_service_name_east_west() {
     let (g, s) = world_sets();
     let world = World {
