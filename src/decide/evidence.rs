@@ -350,7 +350,8 @@ impl Step<'_> {
         let (weighed, judges) = weigh(measured, prior.as_ref(), revision, &canary, &target);
         let mut evidence = prior.unwrap_or_default();
         evidence.judges = judges;
-        self.status.evidence = Some(evidence);
+        // Canaries without evidence checks keep the status they always had.
+        self.status.evidence = (evidence != EvidenceStatus::default()).then_some(evidence);
         self.status.metrics = weighed.checks.clone();
         for why in &weighed.observed {
             self.normal(reasons::EVIDENCE, why.clone());
@@ -361,11 +362,16 @@ impl Step<'_> {
     /// Holds the step when a check lacks canary requests or a `hold` check did not pass;
     /// once the hold has lasted `progressDeadlineSeconds`, rolls back, saying why.
     pub(super) fn hold_for_evidence(&mut self, settings: &Settings, w: &Weighed) -> Option<Next> {
-        let evidence = self.status.evidence.get_or_insert_with(Default::default);
         if w.held.is_empty() {
-            evidence.insufficient_since = None;
+            if let Some(evidence) = &mut self.status.evidence {
+                evidence.insufficient_since = None;
+            }
+            if self.status.evidence == Some(EvidenceStatus::default()) {
+                self.status.evidence = None;
+            }
             return None;
         }
+        let evidence = self.status.evidence.get_or_insert_with(Default::default);
         let first = evidence.insufficient_since.is_none();
         let since = *evidence.insufficient_since.get_or_insert(self.now);
         let canary = self.who.canary();
