@@ -144,3 +144,130 @@ pub async fn look(source: &dyn MetricsSource, queries: &CounterQueries) -> Resul
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::future::BoxFuture;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn canary(judge: serde_json::Value) -> Canary {
+        serde_json::from_value(json!({
+            "metadata": {"name": "podinfo", "namespace": "test"},
+            "spec": {
+                "targetRef": {"kind": "Deployment", "name": "podinfo"},
+                "service": {"port": 80},
+                "analysis": {"stepWeight": 10, "metrics": [{"name": "errors", "judge": judge}]}
+            }
+        }))
+        .unwrap()
+    }
+
+    fn planned(c: &Canary) -> Vec<String> {
+        let metric = &c.spec.analysis.as_ref().unwrap().metrics[0];
+        let template = |_: &str, name: &str| -> Option<MetricTemplate> {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "test"},
+                "spec": {"provider": {}, "query": format!("sum({name}{{app=\"{{{{ workload }}}}\",v=\"{{{{ version }}}}\"}})")}
+            }))
+            .ok()
+        };
+        plan(
+            c,
+            metric,
+            &crate::router::istio::Istio,
+            "http://prom:9090",
+            &template,
+            &|_, _| Ok(BTreeMap::new()),
+        )
+        .0
+        .iter()
+        .map(|q| q.clone().map(|(q, _)| q).unwrap_or_else(|e| e.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn istio_counters_are_cumulative_per_workload() {
+        let q = planned(&canary(json!({"compare": "error-rate"})));
+        assert!(q[0].starts_with(r#"sum(istio_requests_total{reporter="destination",destination_workload_namespace="test",destination_workload="podinfo"})"#), "{}", q[0]);
+        assert!(
+            q[1].contains(r#"destination_workload="podinfo",response_code=~"5.*""#),
+            "{}",
+            q[1]
+        );
+        assert!(
+            q[2].contains(r#"destination_workload="podinfo-primary""#),
+            "{}",
+            q[2]
+        );
+        assert!(
+            q.iter().all(|q| !q.contains('[')),
+            "no range windows: {q:?}"
+        );
+        let slow = planned(&canary(
+            json!({"compare": "slow-rate", "latencyBound": "500ms"}),
+        ));
+        assert!(slow[1].contains(r#"le="500""#), "{}", slow[1]);
+    }
+
+    #[test]
+    fn a_template_pair_is_rendered_per_version() {
+        let q = planned(&canary(json!({
+            "requestsTemplateRef": {"name": "reqs"},
+            "badTemplateRef": {"name": "bad"}
+        })));
+        assert_eq!(
+            q,
+            vec![
+                r#"sum(reqs{app="podinfo",v="canary"})"#,
+                r#"sum(bad{app="podinfo",v="canary"})"#,
+                r#"sum(reqs{app="podinfo-primary",v="primary"})"#,
+                r#"sum(bad{app="podinfo-primary",v="primary"})"#,
+            ]
+        );
+    }
+
+    /// Answers each query by the first word it contains.
+    struct Fake(Vec<(&'static str, Outcome)>);
+
+    impl MetricsSource for Fake {
+        fn query<'a>(&'a self, _: &'a Endpoint, query: &'a str) -> BoxFuture<'a, Outcome> {
+            let found = self.0.iter().find(|(k, _)| query.contains(k));
+            let outcome = found.map_or(Outcome::NoData("none".into()), |(_, o)| o.clone());
+            Box::pin(async move { outcome })
+        }
+    }
+
+    fn queries() -> CounterQueries {
+        let ep = Endpoint::default();
+        CounterQueries(
+            ["c-req", "c-bad", "p-req", "p-bad"].map(|q| Ok((q.to_string(), ep.clone()))),
+        )
+    }
+
+    #[tokio::test]
+    async fn missing_series_read_as_no_traffic_but_not_as_no_errors() {
+        let quiet = Fake(vec![
+            ("p-req", Outcome::Value(50.0)),
+            ("p-bad", Outcome::Value(1.0)),
+        ]);
+        let sample = look(&quiet, &queries()).await.unwrap();
+        assert_eq!(sample.canary, Counters::new(0.0, 0.0));
+        assert_eq!(sample.primary, Counters::new(50.0, 1.0));
+        let wrong = Fake(vec![
+            ("c-req", Outcome::Value(10.0)),
+            ("p-req", Outcome::Value(50.0)),
+        ]);
+        let err = look(&wrong, &queries()).await.unwrap_err();
+        assert!(
+            err.contains("canary's bad-event counter returned nothing"),
+            "{err}"
+        );
+        let down = Fake(vec![("c-req", Outcome::Error("refused".into()))]);
+        assert_eq!(
+            look(&down, &queries()).await.unwrap_err(),
+            "canary requests: refused"
+        );
+    }
+}
