@@ -128,6 +128,10 @@ pub struct CanaryStatus {
     /// published exactly once even when serin stops before publishing it.
     #[serde(default, skip_serializing_if = "super::EventLog::is_empty")]
     pub event_log: super::EventLog,
+    /// serin: the evidence checks of the current run (holds for want of traffic, the
+    /// judges' counters and e-values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<super::EvidenceStatus>,
 }
 
 /// Last call of one webhook.
@@ -176,6 +180,8 @@ pub enum Verdict {
     NoData,
     /// The query could not be run (server unreachable, bad query, bad template).
     Error,
+    /// serin: too few canary requests for the check to decide; the step holds.
+    Insufficient,
 }
 
 /// Last result of one metric check.
@@ -202,6 +208,15 @@ pub struct MetricStatus {
     pub message: Option<String>,
     /// When the check ran.
     pub checked_at: DateTime<Utc>,
+    /// serin: the metric's mode, when not `gate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<super::MetricMode>,
+    /// serin: canary requests the check saw, when it needs a minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_seen: Option<f64>,
+    /// serin: canary requests the check needs before it may decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_needed: Option<f64>,
 }
 
 /// A status condition, Flagger's shape plus `observedGeneration`.

@@ -46,9 +46,12 @@ impl MetricErrorPolicy {
 pub(super) fn holds(checks: &[MetricStatus], policy: &MetricErrorPolicy) -> bool {
     !policy.as_failures
         && checks.iter().any(|c| c.verdict == Verdict::Error)
-        && checks
-            .iter()
-            .all(|c| matches!(c.verdict, Verdict::Pass | Verdict::Error))
+        && checks.iter().all(|c| {
+            matches!(
+                c.verdict,
+                Verdict::Pass | Verdict::Error | Verdict::Insufficient
+            )
+        })
 }
 
 impl Step<'_> {
