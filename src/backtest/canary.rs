@@ -1,0 +1,369 @@
+//! The Canary a backtest replays, with what its queries need: from a YAML file (and the
+//! MetricTemplates that follow it there), or from the cluster (with its MetricTemplates
+//! and their Secrets). Read once, up front, so that planning the queries stays pure.
+
+use std::collections::BTreeMap;
+
+use kube::api::Api;
+
+use super::source::{Comparison, CounterQueries};
+use super::{BacktestArgs, Error};
+use crate::api::{Canary, MetricTemplate};
+use crate::decide::{Provider, Settings, SpecError};
+use crate::judge::JudgeConfig;
+use crate::metrics::query::{self, Planned, QueryError};
+
+/// serin's default `--metrics-server`.
+const DEFAULT_PROMETHEUS: &str = "http://prometheus:9090";
+
+/// A Canary and what its queries refer to.
+#[derive(Debug)]
+pub(super) struct Loaded {
+    pub(super) canary: Canary,
+    pub(super) name: String,
+    pub(super) namespace: String,
+    pub(super) target: String,
+    templates: Vec<MetricTemplate>,
+    secrets: BTreeMap<(String, String), Result<BTreeMap<String, String>, QueryError>>,
+}
+
+/// Reads the Canary named by the flags.
+pub(super) async fn load(args: &BacktestArgs) -> Result<Loaded, Error> {
+    match (&args.file, &args.name) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Canary(format!("cannot read {}: {e}", path.display())))?;
+            from_yaml(&text, args.namespace.as_deref())
+                .map_err(|e| Error::Canary(format!("{}: {e}", path.display())))
+        }
+        (None, Some(name)) => from_cluster(args, name).await,
+        (None, None) => Err(Error::Args(
+            "give the Canary: -f FILE or --name NAME".into(),
+        )),
+    }
+}
+
+/// The Canary of a YAML stream, and the MetricTemplates in it.
+fn from_yaml(text: &str, namespace: Option<&str>) -> Result<Loaded, String> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| format!("not YAML: {e}"))?;
+    let kind = |d: &serde_json::Value, k: &str| d.get("kind").and_then(|v| v.as_str()) == Some(k);
+    let mut canaries = docs.iter().filter(|d| kind(d, "Canary"));
+    let doc = canaries.next().ok_or("no Canary in the file")?;
+    if canaries.next().is_some() {
+        return Err("more than one Canary in the file: keep one per backtest".into());
+    }
+    let mut canary: Canary =
+        serde_json::from_value(doc.clone()).map_err(|e| format!("invalid Canary: {e}"))?;
+    let ns = namespace
+        .map(str::to_string)
+        .or_else(|| canary.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    canary.metadata.namespace = Some(ns.clone());
+    let mut templates = Vec::new();
+    for d in docs.iter().filter(|d| kind(d, "MetricTemplate")) {
+        let mut t: MetricTemplate = serde_json::from_value(d.clone())
+            .map_err(|e| format!("invalid MetricTemplate: {e}"))?;
+        if t.metadata.namespace.is_none() {
+            t.metadata.namespace = Some(ns.clone());
+        }
+        templates.push(t);
+    }
+    Loaded::new(canary, templates, BTreeMap::new())
+}
+
+async fn from_cluster(args: &BacktestArgs, name: &str) -> Result<Loaded, Error> {
+    let client = client(args).await?;
+    let ns = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
+    let canary = canaries
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::Canary(format!("cannot read Canary {name}.{ns}: {e}")))?
+        .ok_or_else(|| Error::Canary(format!("Canary {name}.{ns} not found")))?;
+    let mut templates = Vec::new();
+    let mut secrets = BTreeMap::new();
+    let refs = canary
+        .spec
+        .analysis
+        .iter()
+        .flat_map(|a| a.metrics.iter())
+        .filter_map(|m| m.template_ref.as_ref());
+    for r in refs {
+        let tns = r.namespace.clone().unwrap_or_else(|| ns.clone());
+        let api: Api<MetricTemplate> = Api::namespaced(client.clone(), &tns);
+        // A missing template is reported by the check that needs it, as serin does.
+        let Ok(Some(t)) = api.get_opt(&r.name).await else {
+            continue;
+        };
+        if let Some(s) = &t.spec.provider.secret_ref {
+            let key = (tns.clone(), s.name.clone());
+            secrets.insert(key, secret(&client, &tns, &s.name).await);
+        }
+        templates.push(t);
+    }
+    Loaded::new(canary, templates, secrets).map_err(Error::Canary)
+}
+
+async fn client(args: &BacktestArgs) -> Result<kube::Client, Error> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                Error::Canary(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .map_err(|e| Error::Canary(format!("kubeconfig {}: {e}", path.display())))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| Error::Canary(format!("no Kubernetes configuration found: {e}")))?,
+    };
+    kube::Client::try_from(config)
+        .map_err(|e| Error::Canary(format!("cannot build a Kubernetes client: {e}")))
+}
+
+async fn secret(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<BTreeMap<String, String>, QueryError> {
+    use k8s_openapi::api::core::v1::Secret;
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    match api.get_opt(name).await {
+        Ok(Some(s)) => Ok(s
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+            .collect()),
+        Ok(None) => Err(QueryError::SecretNotFound {
+            name: name.into(),
+            namespace: ns.into(),
+        }),
+        Err(e) => Err(QueryError::SecretUnreadable {
+            name: name.into(),
+            namespace: ns.into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+impl Loaded {
+    fn new(
+        canary: Canary,
+        templates: Vec<MetricTemplate>,
+        secrets: BTreeMap<(String, String), Result<BTreeMap<String, String>, QueryError>>,
+    ) -> Result<Loaded, String> {
+        let name = canary
+            .metadata
+            .name
+            .clone()
+            .ok_or("the Canary has no metadata.name")?;
+        let namespace = canary.metadata.namespace.clone().unwrap_or_default();
+        let target = canary.spec.target_ref.name.clone();
+        Ok(Loaded {
+            canary,
+            name,
+            namespace,
+            target,
+            templates,
+            secrets,
+        })
+    }
+
+    /// The Canary's `metricsServer`, else its first MetricTemplate's address, else serin's
+    /// default.
+    pub(super) fn default_prometheus(&self) -> String {
+        self.canary
+            .spec
+            .metrics_server
+            .clone()
+            .or_else(|| {
+                self.templates
+                    .iter()
+                    .find_map(|t| t.spec.provider.address.clone())
+            })
+            .unwrap_or_else(|| DEFAULT_PROMETHEUS.into())
+    }
+
+    /// The analysis settings serin would run the Canary with.
+    pub(super) fn settings(&self, args: &BacktestArgs) -> Result<Settings, Error> {
+        let mut s = Settings::from_spec(&self.canary.spec, &args.mesh_provider, args.min_interval)
+            .map_err(|e: SpecError| {
+                Error::Canary(format!("Canary {}.{}: {e}", self.name, self.namespace))
+            })?;
+        if let Some(i) = args.interval {
+            s.interval = i;
+        }
+        Ok(s)
+    }
+
+    /// The queries of the threshold checks, rendered as serin renders them. With
+    /// `replace`, every query goes to `address` (keeping its headers and credentials).
+    pub(super) fn plan(&self, address: &str, replace: bool, provider: Provider) -> Vec<Planned> {
+        let router = crate::router::for_provider(provider);
+        let templates = |ns: &str, name: &str| {
+            self.templates
+                .iter()
+                .find(|t| {
+                    t.metadata.name.as_deref() == Some(name)
+                        && t.metadata.namespace.as_deref() == Some(ns)
+                })
+                .cloned()
+        };
+        let secret = |ns: &str, name: &str| {
+            self.secrets
+                .get(&(ns.to_string(), name.to_string()))
+                .cloned()
+                .unwrap_or_else(|| {
+                    Err(QueryError::SecretNotFound {
+                        name: name.into(),
+                        namespace: ns.into(),
+                    })
+                })
+        };
+        let mut planned = query::plan(&self.canary, router, address, &templates, &secret);
+        if replace {
+            for p in &mut planned {
+                if let Ok((_, ep)) = &mut p.query {
+                    ep.address = address.to_string();
+                }
+            }
+        }
+        planned
+    }
+
+    /// The counters the judge compares, and its settings; `None` with `--no-judge`.
+    pub(super) fn comparison(
+        &self,
+        args: &BacktestArgs,
+        provider: Provider,
+    ) -> Result<Option<(Comparison, JudgeConfig)>, Error> {
+        if args.no_judge {
+            return Ok(None);
+        }
+        let config = JudgeConfig::new(args.alpha, args.margin, args.min_requests)
+            .map_err(|e| Error::Args(format!("judge: {e}")))?;
+        let names = crate::build::Names::of(&self.canary);
+        let version = |workload: &str| error_rate(provider, &self.namespace, workload);
+        Ok(Some((
+            Comparison {
+                canary: version(&self.target),
+                primary: version(&names.primary),
+            },
+            config,
+        )))
+    }
+}
+
+/// Cumulative requests and 5xx responses of one workload, from Istio's standard metrics
+/// (which the Gateway API router reads too, with waypoints as reporters).
+fn error_rate(provider: Provider, namespace: &str, workload: &str) -> CounterQueries {
+    let reporter = match provider {
+        Provider::Istio => r#"reporter="destination""#,
+        Provider::GatewayApi => r#"reporter=~"destination|waypoint""#,
+    };
+    let selector = format!(
+        "{reporter},destination_workload_namespace={},destination_workload={}",
+        super::promql_string(namespace),
+        super::promql_string(workload)
+    );
+    CounterQueries {
+        requests: format!("sum(istio_requests_total{{{selector}}})"),
+        // No 5xx series yet means no 5xx response yet.
+        bad: format!(
+            r#"sum(istio_requests_total{{{selector},response_code=~"5.*"}}) or vector(0)"#
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata: {name: podinfo}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis:
+    interval: 30s
+    threshold: 3
+    stepWeight: 20
+    metrics:
+    - name: latency
+      templateRef: {name: latency}
+      thresholdRange: {max: 500}
+---
+apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata: {name: latency}
+spec:
+  provider: {type: prometheus, address: "http://prom.monitoring:9090"}
+  query: histogram_quantile(0.99, rate(x{ns="{{ namespace }}"}[{{ interval }}]))
+"#;
+
+    #[test]
+    fn a_file_brings_its_templates_and_their_address() {
+        let loaded = from_yaml(FILE, Some("shop")).unwrap();
+        assert_eq!(
+            (loaded.name.as_str(), loaded.namespace.as_str()),
+            ("podinfo", "shop")
+        );
+        assert_eq!(loaded.default_prometheus(), "http://prom.monitoring:9090");
+        let planned = loaded.plan("http://localhost:9090", false, Provider::Istio);
+        let (q, ep) = planned[0].query.clone().unwrap();
+        assert_eq!(q, r#"histogram_quantile(0.99, rate(x{ns="shop"}[1m]))"#);
+        assert_eq!(ep.address, "http://prom.monitoring:9090");
+        let replaced = loaded.plan("http://localhost:9090", true, Provider::Istio);
+        assert_eq!(
+            replaced[0].query.clone().unwrap().1.address,
+            "http://localhost:9090"
+        );
+    }
+
+    #[test]
+    fn a_file_without_exactly_one_canary_is_refused() {
+        assert!(
+            from_yaml("kind: MetricTemplate\n", None)
+                .unwrap_err()
+                .contains("no Canary")
+        );
+        let two = format!("{FILE}\n---\n{}", FILE.split("---").next().unwrap());
+        assert!(from_yaml(&two, None).unwrap_err().contains("more than one"));
+        assert!(from_yaml("{{{", None).is_err());
+    }
+
+    #[test]
+    fn the_judge_compares_the_target_with_its_primary() {
+        let loaded = from_yaml(FILE, None).unwrap();
+        let args = <BacktestArgs as clap::FromArgMatches>::from_arg_matches(
+            &<crate::cli::Cli as clap::CommandFactory>::command()
+                .try_get_matches_from(["serin", "backtest", "-f", "x"])
+                .unwrap()
+                .subcommand_matches("backtest")
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        let (c, config) = loaded.comparison(&args, Provider::Istio).unwrap().unwrap();
+        assert_eq!(config, JudgeConfig::default());
+        assert!(
+            c.canary
+                .requests
+                .contains(r#"destination_workload="podinfo""#)
+        );
+        assert!(
+            c.primary
+                .bad
+                .contains(r#"destination_workload="podinfo-primary""#)
+        );
+        assert!(c.primary.bad.ends_with("or vector(0)"));
+    }
+}

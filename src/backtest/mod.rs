@@ -1,0 +1,201 @@
+//! `serin backtest`: replays a Canary's analysis over past rollouts found in Prometheus,
+//! and prints how each would have been judged at each step, by the threshold checks and
+//! by the evidence judge, so a team can see the false-abort rate of a check on its own
+//! history before letting it gate.
+//!
+//! The pipeline: load the Canary (a file, or the cluster) -> find the rollouts (serin's
+//! own `serin_canary_weight` history, [`rollouts::find`], or explicit ranges) -> measure
+//! every look at its past instant ([`source`], reusing the query rendering of
+//! [`crate::metrics::query`]) -> replay (pure, [`replay`]) -> print ([`report`]).
+//! It only reads: nothing is written to the cluster or to Prometheus.
+
+mod args;
+mod canary;
+pub mod replay;
+mod report;
+pub mod rollouts;
+mod source;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use args::{BacktestArgs, Output};
+use replay::{Policy, RolloutReport};
+use rollouts::Rollout;
+use source::Source;
+
+/// Why a backtest could not run. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Prometheus: {0}")]
+    Prometheus(String),
+    #[error("query {query:?} failed: {message}")]
+    Query { query: String, message: String },
+    #[error("{0}")]
+    Canary(String),
+    #[error("{0}")]
+    Args(String),
+    #[error("{0}")]
+    NoRollouts(String),
+}
+
+impl Error {
+    /// Fixed name of the error kind.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Prometheus(_) => "PrometheusUnreachable",
+            Error::Query { .. } => "QueryFailed",
+            Error::Canary(_) => "CanaryUnreadable",
+            Error::Args(_) => "InvalidArguments",
+            Error::NoRollouts(_) => "NoRollouts",
+        }
+    }
+}
+
+/// Runs a backtest and returns what to print.
+pub async fn run(args: BacktestArgs) -> Result<String, Error> {
+    let loaded = canary::load(&args).await?;
+    let address = args
+        .prometheus_url
+        .clone()
+        .unwrap_or_else(|| loaded.default_prometheus());
+    let source = Source::new(&address);
+    source.check().await?;
+    let settings = loaded.settings(&args)?;
+    let (rollouts, searched) = find_rollouts(&args, &loaded, &source, settings.interval).await?;
+    let planned = loaded.plan(&address, args.prometheus_url.is_some(), settings.provider);
+    let comparison = loaded.comparison(&args, settings.provider)?;
+    let policy = Policy {
+        threshold: settings.threshold,
+        errors_as_failures: settings.metric_errors.as_failures,
+        judge: comparison.as_ref().map(|(_, config)| *config),
+    };
+    let mut reports = Vec::new();
+    for rollout in &rollouts {
+        reports.push(
+            replay_one(
+                rollout,
+                &source,
+                &planned,
+                comparison.as_ref().map(|(c, _)| c),
+                &policy,
+                &loaded,
+                settings.interval,
+            )
+            .await?,
+        );
+    }
+    let header = report::Header {
+        canary: loaded.name.clone(),
+        namespace: loaded.namespace.clone(),
+        prometheus: address,
+        searched,
+        interval: settings.interval,
+        threshold: settings.threshold,
+        judge: policy.judge,
+    };
+    Ok(match args.output {
+        Output::Table => report::table(&header, &reports),
+        Output::Json => report::json(&header, &reports),
+    })
+}
+
+/// The rollouts to replay, and what was searched, in words.
+async fn find_rollouts(
+    args: &BacktestArgs,
+    loaded: &canary::Loaded,
+    source: &Source,
+    interval: Duration,
+) -> Result<(Vec<Rollout>, String), Error> {
+    if !args.range.is_empty() {
+        let step = args.interval.unwrap_or(interval);
+        let rollouts: Vec<Rollout> = args
+            .range
+            .iter()
+            .map(|r| rollouts::from_range(r.start, r.end, step))
+            .collect();
+        let searched = format!("{} explicit time range(s)", rollouts.len());
+        return Ok((rollouts, searched));
+    }
+    let until = args.until.unwrap_or_else(Utc::now);
+    let since = until - chrono::TimeDelta::from_std(args.since).unwrap_or(chrono::TimeDelta::MAX);
+    let step = args.step.unwrap_or_else(|| default_step(since, until));
+    let query = source::weight_query(&loaded.namespace, &loaded.target);
+    let points = source
+        .weights(&loaded.namespace, &loaded.target, since, until, step)
+        .await?;
+    let searched = format!(
+        "{query} from {} to {} every {}",
+        rfc3339(since),
+        rfc3339(until),
+        crate::api::duration::format_go(step)
+    );
+    // A rollout survives missing points up to two analysis intervals (or five points).
+    let gap = (interval * 2).max(step * 5);
+    let found = rollouts::find(&points, gap);
+    if found.is_empty() {
+        let why = if points.is_empty() {
+            "the series has no samples there (is serin's /metrics scraped by this Prometheus?)"
+        } else {
+            "the weight never went above 0 there"
+        };
+        return Err(Error::NoRollouts(format!(
+            "no rollouts found: searched {searched} in Prometheus {}: {why}; widen --since, \
+             or give explicit --range START..END",
+            source.endpoint.address
+        )));
+    }
+    Ok((found, searched))
+}
+
+/// Fine enough to see every step, within Prometheus' limit of 11,000 points a series.
+fn default_step(since: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
+    let span = (until - since).to_std().unwrap_or(Duration::ZERO);
+    Duration::from_secs((span.as_secs() / 10_000).max(1))
+}
+
+async fn replay_one(
+    rollout: &Rollout,
+    source: &Source,
+    planned: &[crate::metrics::Planned],
+    comparison: Option<&source::Comparison>,
+    policy: &Policy,
+    loaded: &canary::Loaded,
+    interval: Duration,
+) -> Result<RolloutReport, Error> {
+    let baseline = match comparison {
+        Some(c) => source.sample(c, rollout.start).await?,
+        None => None,
+    };
+    let mut looks = Vec::new();
+    for step in &rollout.steps {
+        let mut step_looks = Vec::new();
+        for at in rollouts::looks(step, interval) {
+            step_looks.push(source.look(planned, comparison, at).await?);
+        }
+        looks.push(step_looks);
+    }
+    let actual = match rollout.ended {
+        rollouts::End::Finished if rollout.steps.iter().all(|s| s.weight.is_some()) => {
+            source
+                .phase_after(
+                    &loaded.namespace,
+                    &loaded.name,
+                    source::after(rollout.end, Duration::from_secs(2)),
+                )
+                .await?
+        }
+        _ => None,
+    };
+    Ok(replay::replay(rollout, baseline, &looks, policy, actual))
+}
+
+/// A string as a PromQL string literal (quotes and backslashes escaped).
+fn promql_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
