@@ -253,6 +253,13 @@ pub struct CanaryAnalysis {
     /// then rolls back healthy releases after `threshold` checks).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub metric_errors_as_failures: bool,
+    /// serin: canary requests a metric check's window must hold before its verdict
+    /// counts; with fewer, the check is `Insufficient` and the step holds (at most
+    /// `progressDeadlineSeconds`). Default 0 for threshold checks (Flagger's behaviour)
+    /// and 100 for the judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000000000))]
+    pub min_requests: Option<i64>,
     /// Largest canary weight before promotion. Default 100 (or the last of `stepWeights`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
@@ -313,7 +320,8 @@ pub struct CanaryAnalysis {
 /// One metric check.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.templateRef) || self.name in ['request-success-rate', 'request-duration'] || has(self.query)").message("a metric needs a templateRef unless it is the builtin request-success-rate or request-duration"))]
+#[x_kube(validation = Rule::new("has(self.templateRef) || self.name in ['request-success-rate', 'request-duration'] || has(self.query) || has(self.judge)").message("a metric needs a templateRef unless it is the builtin request-success-rate or request-duration, or has a judge"))]
+#[x_kube(validation = Rule::new("!has(self.judge) || !has(self.templateRef) && !has(self.query) && !has(self.thresholdRange) && !has(self.threshold)").message("a metric with a judge takes no templateRef, query, thresholdRange or threshold: the judge compares the canary with the primary"))]
 pub struct CanaryMetric {
     /// Name of the metric; `request-success-rate` and `request-duration` are builtin.
     #[schemars(length(min = 1, max = 253))]
@@ -337,6 +345,18 @@ pub struct CanaryMetric {
     /// Values for `{{ variables.X }}` in the template's query.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub template_variables: BTreeMap<String, String>,
+    /// serin: how the check takes part in the decision: `gate` (default), `hold` or
+    /// `observe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<super::MetricMode>,
+    /// serin: canary requests the check's window must hold before its verdict counts;
+    /// overrides `analysis.minRequests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000000000))]
+    pub min_requests: Option<i64>,
+    /// serin: compare the canary with the primary sequentially instead of with a threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<super::MetricJudge>,
 }
 
 /// Accepted range of a metric value.

@@ -21,6 +21,8 @@ pub mod duration;
 mod gateway;
 #[allow(unreachable_pub)]
 mod http_match;
+#[allow(unreachable_pub)]
+mod judge;
 mod metric_template;
 mod refs;
 mod schema;
@@ -43,6 +45,9 @@ pub use canary_action::{
 pub use duration::{DurationError, parse_duration};
 pub use gateway::GatewayRef;
 pub use http_match::{HttpMatchRequest, StringMatch};
+pub use judge::{
+    EvidenceStatus, JudgeCompare, JudgeStatus, MAX_MIN_REQUESTS, MetricJudge, MetricMode,
+};
 pub use metric_template::{MetricTemplate, MetricTemplateProvider, MetricTemplateSpec, SecretRef};
 pub use refs::TemplateRef;
 pub use session_affinity::{DEFAULT_SESSION_MAX_AGE, SessionAffinity};

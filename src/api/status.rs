@@ -124,6 +124,10 @@ pub struct CanaryStatus {
     /// check got answers. Errored checks hold the step instead of failing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_errors: Option<MetricErrors>,
+    /// serin: the evidence checks of the current run (holds for want of traffic, the
+    /// judges' counters and e-values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<super::EvidenceStatus>,
 }
 
 /// Last call of one webhook.
@@ -172,6 +176,8 @@ pub enum Verdict {
     NoData,
     /// The query could not be run (server unreachable, bad query, bad template).
     Error,
+    /// serin: too few canary requests for the check to decide; the step holds.
+    Insufficient,
 }
 
 /// Last result of one metric check.
@@ -198,6 +204,15 @@ pub struct MetricStatus {
     pub message: Option<String>,
     /// When the check ran.
     pub checked_at: DateTime<Utc>,
+    /// serin: the metric's mode, when not `gate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<super::MetricMode>,
+    /// serin: canary requests the check saw, when it needs a minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_seen: Option<f64>,
+    /// serin: canary requests the check needs before it may decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_needed: Option<f64>,
 }
 
 /// A status condition, Flagger's shape plus `observedGeneration`.

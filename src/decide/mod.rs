@@ -17,6 +17,7 @@
 mod affinity;
 mod clock;
 mod errored;
+pub mod evidence;
 mod gates;
 mod gone;
 pub mod inputs;

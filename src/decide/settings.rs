@@ -108,6 +108,12 @@ pub enum SpecError {
         field: &'static str,
         message: String,
     },
+    #[error("analysis.metrics[{index}].{field}: {message}")]
+    Metric {
+        index: usize,
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl Settings {
@@ -155,6 +161,7 @@ impl Settings {
         }
         let threshold = analysis.threshold.filter(|t| *t > 0).unwrap_or(1);
         let kind = strategy_kind(analysis)?;
+        super::evidence::validate(analysis)?;
         let steps = match kind {
             StrategyKind::Canary => steps(
                 analysis.step_weight,

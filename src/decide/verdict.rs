@@ -64,6 +64,9 @@ pub fn judge(
         query: query.to_string(),
         message,
         checked_at: now,
+        mode: None,
+        requests_seen: None,
+        requests_needed: None,
     }
 }
 
@@ -106,6 +109,13 @@ pub fn explain(check: &MetricStatus, canary: &str, target: &str) -> Option<Strin
             };
             Some(text)
         }
+        Verdict::Insufficient => Some(format!(
+            "Hold {canary} advancement: {name} {}",
+            check
+                .message
+                .as_deref()
+                .unwrap_or("has too few canary requests")
+        )),
         Verdict::Error => Some(format!(
             "Metric query failed for {name}: {} (query: {})",
             check.message.as_deref().unwrap_or("unknown error"),
