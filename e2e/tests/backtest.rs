@@ -39,16 +39,25 @@ async fn replays_a_healthy_and_a_faulty_rollout_from_serins_history() {
     s.apply(&podinfo("6.0.0", &[]));
     s.apply(&manifest);
     s.wait_phase("podinfo", Phase::Initialized, 60).await;
-    s.apply(&podinfo("6.0.1", &[]));
-    s.wait_phase("podinfo", Phase::Succeeded, 120).await;
-    s.apply(&podinfo("6.0.2", &[("SANDBOX_ERROR_RATE", "0.3")]));
-    s.wait_phase("podinfo", Phase::Failed, 120).await;
-    // Both ends are in Prometheus once it has scraped the failed phase.
     let prom = Prom::new(&sandbox().prometheus_url);
     let status = format!(
         r#"max(serin_canary_status{{namespace="{}",name="podinfo"}})"#,
         s.ns
     );
+    s.apply(&podinfo("6.0.1", &[]));
+    s.wait_phase("podinfo", Phase::Succeeded, 120).await;
+    // Two rollouts are told apart by the weight going back to 0 in between: a user's
+    // releases are minutes apart, this test's would be less than a scrape apart.
+    prom.wait_for(
+        "serin's promotion scraped",
+        &status,
+        Duration::from_secs(30),
+        |v| v == 1.0,
+    )
+    .await;
+    s.apply(&podinfo("6.0.2", &[("SANDBOX_ERROR_RATE", "0.3")]));
+    s.wait_phase("podinfo", Phase::Failed, 120).await;
+    // Both ends are in Prometheus once it has scraped the failed phase.
     prom.wait_for(
         "serin's failed phase scraped",
         &status,
@@ -99,6 +108,9 @@ async fn replays_a_healthy_and_a_faulty_rollout_from_serins_history() {
         "{faulty:#}"
     );
     assert_eq!(faulty["failedChecks"], 3, "{faulty:#}");
+    // The judge (the what-if error-rate one: the Canary has none) sees 30% of the
+    // canary's requests fail against none of the primary's, and would abort too.
+    assert!(faulty["judgeAbortAt"].as_u64().is_some(), "{faulty:#}");
     let first = &faulty["steps"][0]["thresholds"];
     assert_eq!(first["result"], "fail", "{faulty:#}");
     assert!(

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use kube::api::Api;
 
+use super::replay::JudgeSpec;
 use super::source::{Comparison, CounterQueries};
 use super::{BacktestArgs, Error};
-use crate::api::{Canary, MetricTemplate};
+use crate::api::{Canary, CanaryMetric, JudgeCompare, MetricJudge, MetricTemplate};
 use crate::decide::{Provider, Settings, SpecError};
 use crate::judge::JudgeConfig;
 use crate::metrics::query::{self, Planned, QueryError};
@@ -206,15 +207,7 @@ impl Loaded {
     /// `replace`, every query goes to `address` (keeping its headers and credentials).
     pub(super) fn plan(&self, address: &str, replace: bool, provider: Provider) -> Vec<Planned> {
         let router = crate::router::for_provider(provider);
-        let templates = |ns: &str, name: &str| {
-            self.templates
-                .iter()
-                .find(|t| {
-                    t.metadata.name.as_deref() == Some(name)
-                        && t.metadata.namespace.as_deref() == Some(ns)
-                })
-                .cloned()
-        };
+        let templates = |ns: &str, name: &str| self.template(ns, name);
         let secret = |ns: &str, name: &str| {
             self.secrets
                 .get(&(ns.to_string(), name.to_string()))
@@ -226,7 +219,12 @@ impl Loaded {
                     })
                 })
         };
-        let mut planned = query::plan(&self.canary, router, address, &templates, &secret);
+        // A metric with a judge has no threshold: the judge replays it.
+        let mut thresholds = self.canary.clone();
+        if let Some(a) = thresholds.spec.analysis.as_mut() {
+            a.metrics.retain(|m| m.judge.is_none());
+        }
+        let mut planned = query::plan(&thresholds, router, address, &templates, &secret);
         if replace {
             for p in &mut planned {
                 if let Ok((_, ep)) = &mut p.query {
@@ -237,46 +235,177 @@ impl Loaded {
         planned
     }
 
-    /// The counters the judge compares, and its settings; `None` with `--no-judge`.
-    pub(super) fn comparison(
+    /// The judges to replay: the Canary's metrics with a `judge`, or, when it has none,
+    /// a what-if error-rate judge with the flags' settings; none with `--no-judge`.
+    pub(super) fn judges(
         &self,
         args: &BacktestArgs,
         provider: Provider,
-    ) -> Result<Option<(Comparison, JudgeConfig)>, Error> {
+    ) -> Result<Vec<(Comparison, JudgeSpec)>, Error> {
         if args.no_judge {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let config = JudgeConfig::new(args.alpha, args.margin, args.min_requests)
-            .map_err(|e| Error::Args(format!("judge: {e}")))?;
-        let names = crate::build::Names::of(&self.canary);
-        let version = |workload: &str| error_rate(provider, &self.namespace, workload);
-        Ok(Some((
-            Comparison {
-                canary: version(&self.target),
-                primary: version(&names.primary),
-            },
-            config,
-        )))
+        if self.what_if(args) {
+            let config = JudgeConfig::new(args.alpha, args.margin, args.min_requests)
+                .map_err(|e| Error::Args(format!("judge: {e}")))?;
+            let metric = CanaryMetric {
+                name: WHAT_IF.into(),
+                judge: Some(MetricJudge {
+                    compare: Some(JudgeCompare::ErrorRate),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let comparison = self.comparison(&metric, provider)?;
+            return Ok(vec![(
+                comparison,
+                JudgeSpec {
+                    metric: WHAT_IF.into(),
+                    config,
+                },
+            )]);
+        }
+        let analysis = self.canary.spec.analysis.as_ref();
+        let mut out = Vec::new();
+        for m in self.metrics().filter(|m| m.judge.is_some()) {
+            let Some(config) = crate::decide::evidence::judge_config(analysis, m) else {
+                continue;
+            };
+            let config =
+                config.map_err(|e| Error::Canary(format!("metric {}: judge: {e}", m.name)))?;
+            out.push((
+                self.comparison(m, provider)?,
+                JudgeSpec {
+                    metric: m.name.clone(),
+                    config,
+                },
+            ));
+        }
+        Ok(out)
     }
+
+    /// No metric of the Canary has a judge: the backtest shows what the builtin
+    /// error-rate judge would have done.
+    pub(super) fn what_if(&self, args: &BacktestArgs) -> bool {
+        !args.no_judge && !self.metrics().any(|m| m.judge.is_some())
+    }
+
+    fn metrics(&self) -> impl Iterator<Item = &CanaryMetric> {
+        self.canary
+            .spec
+            .analysis
+            .iter()
+            .flat_map(|a| a.metrics.iter())
+    }
+
+    /// The counters a metric's judge compares: the builtin ones of `compare`, or its
+    /// pair of MetricTemplates rendered for each version.
+    fn comparison(&self, metric: &CanaryMetric, provider: Provider) -> Result<Comparison, Error> {
+        let names = crate::build::Names::of(&self.canary);
+        let judge = metric.judge.clone().unwrap_or_default();
+        let version = |workload: &str, version: &str| -> Result<CounterQueries, Error> {
+            match (
+                judge.compare,
+                &judge.requests_template_ref,
+                &judge.bad_template_ref,
+            ) {
+                (Some(JudgeCompare::ErrorRate), _, _) => {
+                    Ok(error_rate(provider, &self.namespace, workload))
+                }
+                (Some(JudgeCompare::SlowRate), _, _) => {
+                    let bound = judge.latency_bound.as_deref().unwrap_or_default();
+                    let ms = crate::decide::evidence::latency_bound_ms(bound).map_err(|e| {
+                        Error::Canary(format!("metric {}: judge.latencyBound: {e}", metric.name))
+                    })?;
+                    Ok(slow_rate(provider, &self.namespace, workload, ms))
+                }
+                (None, Some(requests), Some(bad)) => {
+                    let mut vars = query::variables(&self.canary, metric);
+                    vars.insert("workload".into(), workload.into());
+                    vars.insert("version".into(), version.into());
+                    let render = |r: &crate::api::TemplateRef| {
+                        let ns = r
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| self.namespace.clone());
+                        let t = self.template(&ns, &r.name).ok_or_else(|| {
+                            Error::Canary(format!(
+                                "metric {}: MetricTemplate {}.{ns} not found",
+                                metric.name, r.name
+                            ))
+                        })?;
+                        query::render(&t.spec.query, &vars).map_err(|e| {
+                            Error::Canary(format!("metric {}: {}: {e}", metric.name, r.name))
+                        })
+                    };
+                    Ok(CounterQueries {
+                        requests: render(requests)?,
+                        bad: render(bad)?,
+                    })
+                }
+                _ => Err(Error::Canary(format!(
+                    "metric {}: judge needs either compare or both requestsTemplateRef and badTemplateRef",
+                    metric.name
+                ))),
+            }
+        };
+        Ok(Comparison {
+            metric: metric.name.clone(),
+            canary: version(&self.target, "canary")?,
+            primary: version(&names.primary, "primary")?,
+        })
+    }
+
+    fn template(&self, ns: &str, name: &str) -> Option<MetricTemplate> {
+        self.templates
+            .iter()
+            .find(|t| {
+                t.metadata.name.as_deref() == Some(name)
+                    && t.metadata.namespace.as_deref() == Some(ns)
+            })
+            .cloned()
+    }
+}
+
+/// Name of the judge the backtest adds to a Canary without one.
+const WHAT_IF: &str = "error-rate (what if)";
+
+fn selector(provider: Provider, namespace: &str, workload: &str) -> String {
+    let reporter = match provider {
+        Provider::Istio => r#"reporter="destination""#,
+        Provider::GatewayApi => r#"reporter=~"destination|waypoint""#,
+    };
+    format!(
+        "{reporter},destination_workload_namespace={},destination_workload={}",
+        super::promql_string(namespace),
+        super::promql_string(workload)
+    )
 }
 
 /// Cumulative requests and 5xx responses of one workload, from Istio's standard metrics
 /// (which the Gateway API router reads too, with waypoints as reporters).
 fn error_rate(provider: Provider, namespace: &str, workload: &str) -> CounterQueries {
-    let reporter = match provider {
-        Provider::Istio => r#"reporter="destination""#,
-        Provider::GatewayApi => r#"reporter=~"destination|waypoint""#,
-    };
-    let selector = format!(
-        "{reporter},destination_workload_namespace={},destination_workload={}",
-        super::promql_string(namespace),
-        super::promql_string(workload)
-    );
+    let selector = selector(provider, namespace, workload);
     CounterQueries {
         requests: format!("sum(istio_requests_total{{{selector}}})"),
         // No 5xx series yet means no 5xx response yet.
         bad: format!(
             r#"sum(istio_requests_total{{{selector},response_code=~"5.*"}}) or vector(0)"#
+        ),
+    }
+}
+
+/// Cumulative requests and requests slower than `bound_ms` of one workload, from the
+/// request-duration histogram (the bound must be one of its bucket bounds).
+fn slow_rate(provider: Provider, namespace: &str, workload: &str, bound_ms: f64) -> CounterQueries {
+    let selector = selector(provider, namespace, workload);
+    let count = format!("sum(istio_request_duration_milliseconds_count{{{selector}}})");
+    // `le` is spelled "500" by some exporters and "500.0" by others.
+    let le = format!("{bound_ms}").replace('.', r"\\.");
+    CounterQueries {
+        requests: count.clone(),
+        bad: format!(
+            r#"{count} - sum(istio_request_duration_milliseconds_bucket{{{selector},le=~"{le}(\\.0+)?"}})"#
         ),
     }
 }
@@ -352,8 +481,10 @@ spec:
                 .clone(),
         )
         .unwrap();
-        let (c, config) = loaded.comparison(&args, Provider::Istio).unwrap().unwrap();
-        assert_eq!(config, JudgeConfig::default());
+        let judges = loaded.judges(&args, Provider::Istio).unwrap();
+        let (c, spec) = &judges[0];
+        assert_eq!(spec.config, JudgeConfig::default());
+        assert_eq!(spec.metric, WHAT_IF);
         assert!(
             c.canary
                 .requests
@@ -365,5 +496,73 @@ spec:
                 .contains(r#"destination_workload="podinfo-primary""#)
         );
         assert!(c.primary.bad.ends_with("or vector(0)"));
+    }
+
+    const JUDGED: &str = r#"
+apiVersion: serin.dev/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: shop}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis:
+    stepWeight: 20
+    metrics:
+    - name: request-success-rate
+      thresholdRange: {min: 99}
+    - name: errors
+      judge: {compare: error-rate, alpha: 0.05}
+    - name: slow
+      judge: {compare: slow-rate, latencyBound: 500ms}
+    - name: custom
+      judge:
+        requestsTemplateRef: {name: reqs}
+        badTemplateRef: {name: bads}
+---
+apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata: {name: reqs}
+spec: {provider: {}, query: 'sum(http_total{app="{{ workload }}"})'}
+---
+apiVersion: serin.dev/v1beta1
+kind: MetricTemplate
+metadata: {name: bads}
+spec: {provider: {}, query: 'sum(http_total{app="{{ workload }}",v="{{ version }}",code=~"5.."})'}
+"#;
+
+    #[test]
+    fn each_judge_metric_is_replayed_with_its_own_counters_and_settings() {
+        let loaded = from_yaml(JUDGED, None).unwrap();
+        let args = <BacktestArgs as clap::FromArgMatches>::from_arg_matches(
+            &<crate::cli::Cli as clap::CommandFactory>::command()
+                .try_get_matches_from(["serin", "backtest", "-f", "x"])
+                .unwrap()
+                .subcommand_matches("backtest")
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        assert!(!loaded.what_if(&args));
+        let judges = loaded.judges(&args, Provider::Istio).unwrap();
+        let names: Vec<_> = judges.iter().map(|(_, s)| s.metric.as_str()).collect();
+        assert_eq!(names, vec!["errors", "slow", "custom"]);
+        assert_eq!(judges[0].1.config.alpha(), 0.05);
+        assert!(
+            judges[1].0.canary.bad.contains(r#"le=~"500(\\.0+)?""#),
+            "{}",
+            judges[1].0.canary.bad
+        );
+        assert_eq!(
+            judges[2].0.canary.requests,
+            r#"sum(http_total{app="podinfo"})"#
+        );
+        assert_eq!(
+            judges[2].0.primary.bad,
+            r#"sum(http_total{app="podinfo-primary",v="primary",code=~"5.."})"#
+        );
+        // Only the threshold check is planned as a query.
+        let planned = loaded.plan("http://p:9090", false, Provider::Istio);
+        assert_eq!(planned.len(), 1);
+        assert!(planned[0].query.is_ok());
     }
 }

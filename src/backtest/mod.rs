@@ -65,11 +65,12 @@ pub async fn run(args: BacktestArgs) -> Result<String, Error> {
     let settings = loaded.settings(&args)?;
     let (rollouts, searched) = find_rollouts(&args, &loaded, &source, settings.interval).await?;
     let planned = loaded.plan(&address, args.prometheus_url.is_some(), settings.provider);
-    let comparison = loaded.comparison(&args, settings.provider)?;
+    let judges = loaded.judges(&args, settings.provider)?;
+    let comparisons: Vec<source::Comparison> = judges.iter().map(|(c, _)| c.clone()).collect();
     let policy = Policy {
         threshold: settings.threshold,
         errors_as_failures: settings.metric_errors.as_failures,
-        judge: comparison.as_ref().map(|(_, config)| *config),
+        judges: judges.into_iter().map(|(_, spec)| spec).collect(),
     };
     let mut reports = Vec::new();
     for rollout in &rollouts {
@@ -78,7 +79,7 @@ pub async fn run(args: BacktestArgs) -> Result<String, Error> {
                 rollout,
                 &source,
                 &planned,
-                comparison.as_ref().map(|(c, _)| c),
+                &comparisons,
                 &policy,
                 &loaded,
                 settings.interval,
@@ -93,7 +94,8 @@ pub async fn run(args: BacktestArgs) -> Result<String, Error> {
         searched,
         interval: settings.interval,
         threshold: settings.threshold,
-        judge: policy.judge,
+        judges: policy.judges.clone(),
+        what_if: loaded.what_if(&args),
     };
     Ok(match args.output {
         Output::Table => report::table(&header, &reports),
@@ -118,7 +120,11 @@ async fn find_rollouts(
         let searched = format!("{} explicit time range(s)", rollouts.len());
         return Ok((rollouts, searched));
     }
-    let until = args.until.unwrap_or_else(Utc::now);
+    // Now, rounded up to the second (the range query's resolution), so that the last
+    // sample scraped is in.
+    let until = args
+        .until
+        .unwrap_or_else(|| Utc::now() + chrono::TimeDelta::seconds(1));
     let since = until - chrono::TimeDelta::from_std(args.since).unwrap_or(chrono::TimeDelta::MAX);
     let step = args.step.unwrap_or_else(|| default_step(since, until));
     let query = source::weight_query(&loaded.namespace, &loaded.target);
@@ -159,20 +165,20 @@ async fn replay_one(
     rollout: &Rollout,
     source: &Source,
     planned: &[crate::metrics::Planned],
-    comparison: Option<&source::Comparison>,
+    comparisons: &[source::Comparison],
     policy: &Policy,
     loaded: &canary::Loaded,
     interval: Duration,
 ) -> Result<RolloutReport, Error> {
-    let baseline = match comparison {
-        Some(c) => source.sample(c, rollout.start).await?,
-        None => None,
-    };
+    let mut baseline = Vec::new();
+    for c in comparisons {
+        baseline.push(source.sample(c, rollout.start).await?);
+    }
     let mut looks = Vec::new();
     for step in &rollout.steps {
         let mut step_looks = Vec::new();
         for at in rollouts::looks(step, interval) {
-            step_looks.push(source.look(planned, comparison, at).await?);
+            step_looks.push(source.look(planned, comparisons, at).await?);
         }
         looks.push(step_looks);
     }
@@ -182,13 +188,14 @@ async fn replay_one(
                 .phase_after(
                     &loaded.namespace,
                     &loaded.name,
-                    source::after(rollout.end, Duration::from_secs(2)),
+                    rollout.end,
+                    (interval * 2).max(Duration::from_secs(5)),
                 )
                 .await?
         }
         _ => None,
     };
-    Ok(replay::replay(rollout, baseline, &looks, policy, actual))
+    Ok(replay::replay(rollout, &baseline, &looks, policy, actual))
 }
 
 /// A string as a PromQL string literal (quotes and backslashes escaped).

@@ -7,27 +7,34 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::rollouts::{End, Rollout, Step};
-use crate::api::{MetricStatus, Verdict as CheckVerdict};
+use crate::api::{MetricMode, MetricStatus, Verdict as CheckVerdict};
 use crate::judge::{JudgeConfig, JudgeState, Sample, Verdict};
 
-/// What was measured at one look: the threshold checks, and both versions' counters
-/// (`None` when they could not be read).
+/// What was measured at one look: the threshold checks, and both versions' counters for
+/// each judge, in the order of [`Policy::judges`] (`None` when they could not be read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Look {
     pub at: DateTime<Utc>,
     pub checks: Vec<MetricStatus>,
-    pub sample: Option<Sample>,
+    pub samples: Vec<Option<Sample>>,
+}
+
+/// One judge to replay: the metric it belongs to and its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeSpec {
+    pub metric: String,
+    pub config: JudgeConfig,
 }
 
 /// How the Canary's analysis decides, as far as the replay needs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Failed checks after which serin rolls back (`analysis.threshold`).
     pub threshold: i32,
     /// `analysis.metricErrorsAsFailures`: an errored query counts as a failed check.
     pub errors_as_failures: bool,
-    /// The judge's settings; `None` replays the thresholds only.
-    pub judge: Option<JudgeConfig>,
+    /// The judges to replay; none replays the thresholds only.
+    pub judges: Vec<JudgeSpec>,
 }
 
 /// The result of the threshold checks at one step (the worst of its looks).
@@ -37,6 +44,9 @@ pub enum CheckResult {
     /// The Canary has no threshold checks.
     NoChecks,
     Pass,
+    /// A check in `hold` mode failed, or a check saw too few requests: serin holds the
+    /// step without counting a failed check.
+    Hold,
     /// A query could not be run: serin holds the step without counting a failed check.
     Error,
     /// A query returned nothing: a failed check.
@@ -62,6 +72,8 @@ pub struct ThresholdStep {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JudgeStep {
+    /// The metric the judge belongs to.
+    pub metric: String,
     pub verdict: JudgeVerdict,
     pub canary_requests: f64,
     pub canary_bad: f64,
@@ -99,7 +111,8 @@ pub struct StepReport {
     /// Checks replayed in this step (one per analysis interval, and one at its end).
     pub looks: usize,
     pub thresholds: ThresholdStep,
-    pub judge: Option<JudgeStep>,
+    /// One per judge, in the order of [`Policy::judges`].
+    pub judges: Vec<JudgeStep>,
 }
 
 /// What each approach would have done over the whole rollout.
@@ -116,9 +129,9 @@ pub struct RolloutReport {
     pub threshold_rollback_at: Option<usize>,
     /// Failed checks counted over the whole rollout.
     pub failed_checks: i32,
-    /// The step at which the judge would have aborted.
+    /// The step at which a judge would have aborted.
     pub judge_abort_at: Option<usize>,
-    /// The step at which the judge would have promoted early.
+    /// The step at which the judges would have promoted early (all of them agreeing).
     pub judge_promote_at: Option<usize>,
 }
 
@@ -129,20 +142,25 @@ struct Thresholds {
     rollback_at: Option<usize>,
 }
 
-/// Replays one rollout. `baseline` is the counters at the rollout's start; `looks` has
-/// the looks of each step, in the order of `rollout.steps`.
+/// Replays one rollout. `baseline` is each judge's counters at the rollout's start;
+/// `looks` has the looks of each step, in the order of `rollout.steps`.
 pub fn replay(
     rollout: &Rollout,
-    baseline: Option<Sample>,
+    baseline: &[Option<Sample>],
     looks: &[Vec<Look>],
     policy: &Policy,
     actual: Option<String>,
 ) -> RolloutReport {
     let mut thresholds = Thresholds::default();
-    let mut judge = JudgeState::default();
-    if let Some(config) = &policy.judge {
-        judge.observe(config, baseline);
+    let mut states: Vec<JudgeState> = policy
+        .judges
+        .iter()
+        .map(|_| JudgeState::default())
+        .collect();
+    for (i, (spec, state)) in policy.judges.iter().zip(states.iter_mut()).enumerate() {
+        state.observe(&spec.config, baseline.get(i).copied().flatten());
     }
+    let mut promoted: Vec<bool> = vec![false; policy.judges.len()];
     let mut report = RolloutReport {
         start: rollout.start,
         end: rollout.end,
@@ -159,20 +177,22 @@ pub fn replay(
         let step_looks = looks.get(i).unwrap_or(&empty);
         let number = i + 1;
         let checks = replay_checks(step_looks, policy, &mut thresholds, number);
-        let judged = policy
-            .judge
-            .as_ref()
-            .and_then(|config| replay_judge(step_looks, config, &mut judge));
-        if let Some(j) = &judged {
-            match j.verdict {
+        let mut judged = Vec::new();
+        for (j, (spec, state)) in policy.judges.iter().zip(states.iter_mut()).enumerate() {
+            let Some(step) = replay_judge(step_looks, j, spec, state) else {
+                continue;
+            };
+            match step.verdict {
                 JudgeVerdict::Abort => {
                     report.judge_abort_at = report.judge_abort_at.or(Some(number));
                 }
-                JudgeVerdict::Promote => {
-                    report.judge_promote_at = report.judge_promote_at.or(Some(number));
-                }
+                JudgeVerdict::Promote => promoted[j] = true,
                 _ => {}
             }
+            judged.push(step);
+        }
+        if !promoted.is_empty() && promoted.iter().all(|p| *p) {
+            report.judge_promote_at = report.judge_promote_at.or(Some(number));
         }
         report
             .steps
@@ -188,7 +208,7 @@ fn step_report(
     number: usize,
     looks: usize,
     thresholds: ThresholdStep,
-    judge: Option<JudgeStep>,
+    judges: Vec<JudgeStep>,
 ) -> StepReport {
     StepReport {
         step: number,
@@ -197,7 +217,7 @@ fn step_report(
         end: step.end,
         looks,
         thresholds,
-        judge,
+        judges,
     }
 }
 
@@ -236,9 +256,15 @@ fn replay_checks(
 }
 
 /// One look's result: a value outside its range or no data fails it (as in serin, a
-/// failed value wins over an errored query).
+/// failed value wins over an errored query). Only `gate` checks count; a failing `hold`
+/// check holds; an `observe` check is reported and never decides.
 fn look_result(checks: &[MetricStatus], errors_as_failures: bool) -> CheckResult {
-    let has = |v: CheckVerdict| checks.iter().any(|c| c.verdict == v);
+    let gate = |c: &&MetricStatus| c.mode.is_none_or(|m| m == MetricMode::Gate);
+    let has = |v: CheckVerdict| checks.iter().filter(gate).any(|c| c.verdict == v);
+    let held = checks.iter().any(|c| {
+        c.verdict == CheckVerdict::Insufficient
+            || (c.mode == Some(MetricMode::Hold) && c.verdict != CheckVerdict::Pass)
+    });
     if checks.is_empty() {
         CheckResult::NoChecks
     } else if has(CheckVerdict::Fail) || (errors_as_failures && has(CheckVerdict::Error)) {
@@ -247,13 +273,24 @@ fn look_result(checks: &[MetricStatus], errors_as_failures: bool) -> CheckResult
         CheckResult::NoData
     } else if has(CheckVerdict::Error) {
         CheckResult::Error
+    } else if held {
+        CheckResult::Hold
     } else {
         CheckResult::Pass
     }
 }
 
-/// Why a check did not pass, in a few words; `None` for a pass.
+/// Why a check did not pass, in a few words (its mode when not `gate`); `None` for a
+/// pass.
 fn reason(c: &MetricStatus) -> Option<String> {
+    let text = verdict_words(c)?;
+    Some(match c.mode {
+        Some(m) if m != MetricMode::Gate => format!("{text} ({})", m.as_str()),
+        _ => text,
+    })
+}
+
+fn verdict_words(c: &MetricStatus) -> Option<String> {
     match c.verdict {
         CheckVerdict::Pass => None,
         CheckVerdict::Fail => {
@@ -267,6 +304,7 @@ fn reason(c: &MetricStatus) -> Option<String> {
             Some(format!("{} {value} {bound}", c.name).trim_end().to_string())
         }
         CheckVerdict::NoData => Some(format!("{}: no data", c.name)),
+        CheckVerdict::Insufficient => Some(format!("{}: too few canary requests", c.name)),
         CheckVerdict::Error => Some(format!(
             "{}: {}",
             c.name,
@@ -277,12 +315,18 @@ fn reason(c: &MetricStatus) -> Option<String> {
 
 /// Feeds one step's looks to the judge; the verdict of the step is its last look's,
 /// unless an earlier look of the step decided.
-fn replay_judge(looks: &[Look], config: &JudgeConfig, state: &mut JudgeState) -> Option<JudgeStep> {
+fn replay_judge(
+    looks: &[Look],
+    index: usize,
+    spec: &JudgeSpec,
+    state: &mut JudgeState,
+) -> Option<JudgeStep> {
     let mut last = None;
     for look in looks {
-        let verdict = state.observe(config, look.sample);
+        let sample = look.samples.get(index).copied().flatten();
+        let verdict = state.observe(&spec.config, sample);
         let decided = matches!(verdict, Verdict::Abort { .. } | Verdict::Promote { .. });
-        last = Some(judge_step(&verdict, config, state));
+        last = Some(judge_step(&spec.metric, &verdict, &spec.config, state));
         if decided {
             break;
         }
@@ -290,10 +334,16 @@ fn replay_judge(looks: &[Look], config: &JudgeConfig, state: &mut JudgeState) ->
     last
 }
 
-fn judge_step(verdict: &Verdict, config: &JudgeConfig, state: &JudgeState) -> JudgeStep {
+fn judge_step(
+    metric: &str,
+    verdict: &Verdict,
+    config: &JudgeConfig,
+    state: &JudgeState,
+) -> JudgeStep {
     let report = state.report(config);
     let ev = verdict.evidence();
     JudgeStep {
+        metric: metric.to_string(),
         verdict: match verdict {
             Verdict::Insufficient { .. } => JudgeVerdict::Insufficient,
             Verdict::Continue { .. } => JudgeVerdict::Continue,

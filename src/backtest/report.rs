@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::replay::{CheckResult, JudgeStep, JudgeVerdict, RolloutReport, StepReport};
+use super::replay::{CheckResult, JudgeSpec, JudgeStep, JudgeVerdict, RolloutReport, StepReport};
 use super::rollouts::End;
-use crate::judge::JudgeConfig;
 
 /// What was replayed, and how.
 pub(super) struct Header {
@@ -18,7 +17,9 @@ pub(super) struct Header {
     pub(super) searched: String,
     pub(super) interval: Duration,
     pub(super) threshold: i32,
-    pub(super) judge: Option<JudgeConfig>,
+    pub(super) judges: Vec<JudgeSpec>,
+    /// The judge is not the Canary's: the backtest added an error-rate judge.
+    pub(super) what_if: bool,
 }
 
 /// Counts over all rollouts.
@@ -50,14 +51,18 @@ pub(super) fn summary(reports: &[RolloutReport]) -> Summary {
 }
 
 pub(super) fn json(header: &Header, reports: &[RolloutReport]) -> String {
-    let judge = header.judge.map(|j| {
-        serde_json::json!({
-            "compare": "error-rate",
-            "alpha": j.alpha(),
-            "margin": j.margin(),
-            "minRequests": j.min_requests(),
+    let judges: Vec<_> = header
+        .judges
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "metric": j.metric,
+                "alpha": j.config.alpha(),
+                "margin": j.config.margin(),
+                "minRequests": j.config.min_requests(),
+            })
         })
-    });
+        .collect();
     let value = serde_json::json!({
         "canary": header.canary,
         "namespace": header.namespace,
@@ -65,7 +70,8 @@ pub(super) fn json(header: &Header, reports: &[RolloutReport]) -> String {
         "searched": header.searched,
         "intervalSeconds": header.interval.as_secs_f64(),
         "threshold": header.threshold,
-        "judge": judge,
+        "judges": judges,
+        "judgeWhatIf": header.what_if,
         "rollouts": reports,
         "summary": summary(reports),
     });
@@ -92,18 +98,25 @@ pub(super) fn table(header: &Header, reports: &[RolloutReport]) -> String {
         crate::api::duration::format_go(header.interval),
         header.threshold
     );
-    match header.judge {
-        Some(j) => {
-            let _ = writeln!(
-                out,
-                "Judge: error rate of canary vs primary, alpha {}, margin {}, at least {} canary requests a look (abort or promote at evidence {})",
-                j.alpha(),
-                j.margin(),
-                j.min_requests(),
-                j.bar()
-            );
-        }
-        None => out.push_str("Judge: off (--no-judge)\n"),
+    if header.judges.is_empty() {
+        out.push_str("Judge: off (--no-judge)\n");
+    }
+    for j in &header.judges {
+        let what_if = if header.what_if {
+            " (not in the Canary: canary vs primary 5xx rate, with the --alpha/--margin/--min-requests settings)"
+        } else {
+            ""
+        };
+        let c = &j.config;
+        let _ = writeln!(
+            out,
+            "Judge {}{what_if}: alpha {}, margin {}, at least {} canary requests a look (abort or promote at evidence {})",
+            j.metric,
+            c.alpha(),
+            c.margin(),
+            c.min_requests(),
+            c.bar()
+        );
     }
     for (i, r) in reports.iter().enumerate() {
         out.push('\n');
@@ -116,7 +129,7 @@ pub(super) fn table(header: &Header, reports: &[RolloutReport]) -> String {
         "Summary: {} rollout(s); thresholds would have rolled back {}",
         s.rollouts, s.threshold_rollbacks
     );
-    if header.judge.is_some() {
+    if !header.judges.is_empty() {
         let _ = write!(
             out,
             "; judge would have aborted {}, promoted early {}",
@@ -173,13 +186,16 @@ fn rollout(out: &mut String, n: usize, r: &RolloutReport, header: &Header) {
         ),
     };
     let _ = writeln!(out, "  thresholds: {thresholds}");
-    if header.judge.is_some() {
-        let last = r.steps.iter().rev().find_map(|s| s.judge.as_ref());
+    if !header.judges.is_empty() {
+        let last = r.steps.iter().rev().find_map(|s| s.judges.first());
+        // The judge that decided at step k (the first to abort, else the first).
         let at = |k: usize| {
-            r.steps
-                .get(k - 1)
-                .and_then(|s| s.judge.as_ref())
-                .map(|j| j.explanation.clone())
+            let judges = r.steps.get(k - 1).map(|s| &s.judges[..]).unwrap_or(&[]);
+            judges
+                .iter()
+                .find(|j| j.verdict == JudgeVerdict::Abort)
+                .or(judges.first())
+                .map(|j| format!("{}: {}", j.metric, j.explanation))
                 .unwrap_or_default()
         };
         let judge = match (r.judge_abort_at, r.judge_promote_at) {
@@ -204,15 +220,21 @@ fn step(out: &mut String, s: &StepReport) {
     let checks = match s.thresholds.result {
         CheckResult::NoChecks => "none",
         CheckResult::Pass => "pass",
+        CheckResult::Hold => "hold",
         CheckResult::Error => "error",
         CheckResult::NoData => "no data",
         CheckResult::Fail => "fail",
     };
-    let (verdict, canary, primary, evidence) = match &s.judge {
+    // The columns show the first judge; the others' verdicts go to the note.
+    let (verdict, canary, primary, evidence) = match s.judges.first() {
         Some(j) => judge_columns(j),
         None => ("-".into(), "-".into(), "-".into(), "-".into()),
     };
-    let mut note = s.thresholds.reasons.join("; ");
+    let mut notes = s.thresholds.reasons.clone();
+    for j in s.judges.iter().skip(1) {
+        notes.push(format!("judge {}: {}", j.metric, judge_columns(j).0));
+    }
+    let mut note = notes.join("; ");
     if s.thresholds.rollback {
         note = format!("ROLLBACK; {note}");
     }
@@ -274,6 +296,7 @@ fn evidence(e: f64) -> String {
 mod tests {
     use super::*;
     use crate::backtest::replay::ThresholdStep;
+    use crate::judge::JudgeConfig;
     use chrono::DateTime;
 
     fn report(rollback: Option<usize>, abort: Option<usize>) -> RolloutReport {
@@ -295,7 +318,7 @@ mod tests {
                     reasons: vec!["request-success-rate 80.00 < 99".into()],
                     rollback: rollback.is_some(),
                 },
-                judge: None,
+                judges: Vec::new(),
             }],
             threshold_rollback_at: rollback,
             failed_checks: 1,
@@ -312,7 +335,11 @@ mod tests {
             searched: "x".into(),
             interval: Duration::from_secs(30),
             threshold: 1,
-            judge: Some(JudgeConfig::default()),
+            judges: vec![JudgeSpec {
+                metric: "errors".into(),
+                config: JudgeConfig::default(),
+            }],
+            what_if: false,
         }
     }
 
@@ -341,6 +368,6 @@ mod tests {
         assert_eq!(v["summary"]["thresholdRollbacks"], 1);
         assert_eq!(v["rollouts"][0]["thresholdRollbackAt"], 1);
         assert_eq!(v["rollouts"][0]["steps"][0]["thresholds"]["result"], "fail");
-        assert_eq!(v["judge"]["alpha"], 0.01);
+        assert_eq!(v["judges"][0]["alpha"], 0.01);
     }
 }

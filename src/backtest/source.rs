@@ -9,6 +9,7 @@ use prometheus_http_query::response::Data;
 use super::replay::Look;
 use super::rollouts::Point;
 use super::{Error, promql_string};
+use crate::api::MetricStatus;
 use crate::decide::Outcome;
 use crate::decide::verdict::judge;
 use crate::judge::{Counters, Sample};
@@ -24,9 +25,11 @@ pub(super) struct CounterQueries {
     pub(super) bad: String,
 }
 
-/// The counters of both versions.
+/// The counters of both versions that one judge compares.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Comparison {
+    /// The metric the judge belongs to.
+    pub(super) metric: String,
     pub(super) canary: CounterQueries,
     pub(super) primary: CounterQueries,
 }
@@ -116,7 +119,7 @@ impl Source {
     pub(super) async fn look(
         &self,
         planned: &[Planned],
-        comparison: Option<&Comparison>,
+        comparisons: &[Comparison],
         at: DateTime<Utc>,
     ) -> Result<Look, Error> {
         let checks = futures::future::join_all(planned.iter().map(|p| async move {
@@ -124,16 +127,23 @@ impl Source {
                 Ok((q, ep)) => (q.clone(), self.outcome(ep, q, at).await),
                 Err(e) => (String::new(), Ok(Outcome::Error(e.to_string()))),
             };
-            outcome.map(|o| judge(&p.metric, &query, &o, at))
+            outcome.map(|o| MetricStatus {
+                mode: p.metric.mode,
+                ..judge(&p.metric, &query, &o, at)
+            })
         }))
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-        let sample = match comparison {
-            Some(c) => self.sample(c, at).await?,
-            None => None,
-        };
-        Ok(Look { at, checks, sample })
+        let mut samples = Vec::new();
+        for c in comparisons {
+            samples.push(self.sample(c, at).await?);
+        }
+        Ok(Look {
+            at,
+            checks,
+            samples,
+        })
     }
 
     /// Both versions' counters at `at`, or `None` when either is missing.
@@ -157,20 +167,23 @@ impl Source {
         Ok(requests.zip(bad).map(|(r, b)| Counters::new(r, b)))
     }
 
-    /// The phase serin exported when a rollout ended (`serin_canary_status`: 1 after a
-    /// promotion, 2 after a rollback), read `after` its end.
+    /// The phase serin exported once a rollout ended (`serin_canary_status`: 1 after a
+    /// promotion, 2 after a rollback), within `window` after `end` (the last reconcile
+    /// of a promotion may come a moment after the weight went back to 0).
     pub(super) async fn phase_after(
         &self,
         namespace: &str,
         name: &str,
-        at: DateTime<Utc>,
+        end: DateTime<Utc>,
+        window: std::time::Duration,
     ) -> Result<Option<String>, Error> {
         let query = format!(
-            "max(serin_canary_status{{namespace={},name={}}})",
+            "max(max_over_time(serin_canary_status{{namespace={},name={}}}[{}ms]))",
             promql_string(namespace),
-            promql_string(name)
+            promql_string(name),
+            window.as_millis().max(1)
         );
-        Ok(match self.value(&query, at).await? {
+        Ok(match self.value(&query, after(end, window)).await? {
             Some(v) if v == 1.0 => Some("succeeded".into()),
             Some(v) if v == 2.0 => Some("failed".into()),
             _ => None,

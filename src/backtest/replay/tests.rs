@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::api::CanaryMetric;
+use crate::api::{CanaryMetric, MetricMode};
 use crate::backtest::rollouts::{End, Rollout, Step};
 use crate::decide::Outcome;
 use crate::decide::verdict::judge;
@@ -39,7 +39,7 @@ fn look(at: i64, outcome: Outcome, sample: Option<Sample>) -> Vec<Look> {
     vec![Look {
         at: t(at),
         checks: vec![success_rate(outcome, t(at))],
-        sample,
+        samples: vec![sample],
     }]
 }
 
@@ -47,7 +47,10 @@ fn policy(threshold: i32) -> Policy {
     Policy {
         threshold,
         errors_as_failures: false,
-        judge: Some(JudgeConfig::default()),
+        judges: vec![JudgeSpec {
+            metric: "errors".into(),
+            config: JudgeConfig::default(),
+        }],
     }
 }
 
@@ -65,7 +68,7 @@ fn failed_checks_accumulate_and_the_threshold_names_the_rollback_step() {
         look(20, Outcome::Value(95.0), None),
         look(30, Outcome::NoData("none".into()), None),
     ];
-    let report = replay(&rollout(3), None, &looks, &policy(2), None);
+    let report = replay(&rollout(3), &[], &looks, &policy(2), None);
     let results: Vec<_> = report.steps.iter().map(|s| s.thresholds.result).collect();
     assert_eq!(
         results,
@@ -83,14 +86,14 @@ fn failed_checks_accumulate_and_the_threshold_names_the_rollback_step() {
 #[test]
 fn an_errored_query_holds_without_counting_unless_errors_are_failures() {
     let looks = vec![look(10, Outcome::Error("down".into()), None)];
-    let report = replay(&rollout(1), None, &looks, &policy(1), None);
+    let report = replay(&rollout(1), &[], &looks, &policy(1), None);
     assert_eq!(report.steps[0].thresholds.result, CheckResult::Error);
     assert_eq!(report.threshold_rollback_at, None);
     let strict = Policy {
         errors_as_failures: true,
         ..policy(1)
     };
-    let report = replay(&rollout(1), None, &looks, &strict, None);
+    let report = replay(&rollout(1), &[], &looks, &strict, None);
     assert_eq!(report.threshold_rollback_at, Some(1));
 }
 
@@ -109,13 +112,13 @@ fn the_judge_aborts_a_canary_failing_far_more_than_the_primary() {
         .collect();
     let report = replay(
         &rollout(3),
-        sample((0.0, 0.0), (0.0, 0.0)),
+        &[sample((0.0, 0.0), (0.0, 0.0))],
         &looks,
         &policy(5),
         None,
     );
     assert_eq!(report.judge_abort_at, Some(1));
-    let first = report.steps[0].judge.as_ref().unwrap();
+    let first = report.steps[0].judges.first().unwrap();
     assert_eq!(first.verdict, JudgeVerdict::Abort);
     assert_eq!((first.canary_requests, first.canary_bad), (1000.0, 100.0));
     assert!(first.abort_evidence >= first.bar, "{first:?}");
@@ -130,8 +133,8 @@ fn the_judge_aborts_a_canary_failing_far_more_than_the_primary() {
 #[test]
 fn without_counters_the_judge_says_insufficient_and_never_decides() {
     let looks = vec![look(10, Outcome::Value(100.0), None)];
-    let report = replay(&rollout(1), None, &looks, &policy(1), None);
-    let judged = report.steps[0].judge.as_ref().unwrap();
+    let report = replay(&rollout(1), &[], &looks, &policy(1), None);
+    let judged = report.steps[0].judges.first().unwrap();
     assert_eq!(judged.verdict, JudgeVerdict::Insufficient);
     assert_eq!(
         (report.judge_abort_at, report.judge_promote_at),
@@ -144,14 +147,38 @@ fn without_a_judge_only_the_thresholds_are_replayed() {
     let looks = vec![look(10, Outcome::Value(100.0), None)];
     let report = replay(
         &rollout(1),
-        None,
+        &[],
         &looks,
         &Policy {
-            judge: None,
+            judges: Vec::new(),
             ..policy(1)
         },
         Some("succeeded".into()),
     );
-    assert!(report.steps[0].judge.is_none());
+    assert!(report.steps[0].judges.is_empty());
     assert_eq!(report.actual.as_deref(), Some("succeeded"));
+}
+
+#[test]
+fn observe_checks_never_decide_and_hold_checks_only_hold() {
+    let mut observed = success_rate(Outcome::Value(50.0), t(10));
+    observed.mode = Some(MetricMode::Observe);
+    let mut held = success_rate(Outcome::Value(50.0), t(10));
+    held.mode = Some(MetricMode::Hold);
+    let looks = |c: MetricStatus| {
+        vec![vec![Look {
+            at: t(10),
+            checks: vec![c],
+            samples: vec![],
+        }]]
+    };
+    let report = replay(&rollout(1), &[], &looks(observed), &policy(1), None);
+    assert_eq!(report.steps[0].thresholds.result, CheckResult::Pass);
+    assert_eq!(
+        report.steps[0].thresholds.reasons,
+        vec!["request-success-rate 50.00 < 99 (observe)"]
+    );
+    let report = replay(&rollout(1), &[], &looks(held), &policy(1), None);
+    assert_eq!(report.steps[0].thresholds.result, CheckResult::Hold);
+    assert_eq!(report.threshold_rollback_at, None);
 }
