@@ -12,6 +12,8 @@ mod trust;
 
 #[path = "scenarios/autoscaling.rs"]
 mod autoscaling;
+#[path = "scenarios/judge.rs"]
+mod judge;
 #[path = "scenarios/strategies.rs"]
 mod strategies;
 

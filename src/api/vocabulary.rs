@@ -62,6 +62,10 @@ pub mod reasons {
     /// The API server refused one of serin's writes (its message is in the event).
     pub const WRITE_REFUSED: &str = "WriteRefused";
 
+    /// serin's evidence checks: a step held for want of canary requests (once), an
+    /// observe-mode check that did not pass, the judge's early promotion.
+    pub const EVIDENCE: &str = "Evidence";
+
     /// Every reason, for the README check.
     pub const ALL: &[&str] = &[
         INITIALIZED,
@@ -92,6 +96,7 @@ pub mod reasons {
         ROUTE_NOT_ACCEPTED,
         RECONCILE_PANICKED,
         WRITE_REFUSED,
+        EVIDENCE,
     ];
 }
 

@@ -97,4 +97,9 @@ pub struct Measurement {
     pub outcome: Outcome,
     /// When the query ran.
     pub at: DateTime<Utc>,
+    /// serin: canary requests in the check's window, when the check needs a minimum.
+    pub requests: Option<Outcome>,
+    /// serin: the judge's look at both versions' cumulative counters, or why there is
+    /// none (a missing look: the next one covers the gap).
+    pub counters: Option<Result<crate::judge::Sample, String>>,
 }

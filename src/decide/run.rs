@@ -145,6 +145,7 @@ impl Step<'_> {
         self.status.metrics.clear();
         self.keep_hooks_of(&target.revision);
         self.status.metric_errors = None;
+        self.status.evidence = None;
     }
 
     pub(super) fn progressing(
@@ -213,26 +214,34 @@ impl Step<'_> {
             let msg = format!("Rolling back {} manual webhook invoked", self.who.canary());
             return self.rollback(msg);
         }
-        // Judged here, not where they were measured: the verdict is part of the decision.
-        let checks: Vec<_> = measured.iter().map(verdict::judge_measurement).collect();
+        // Judged here, not where they were measured: the verdict is part of the decision
+        // (modes, minimum requests and the evidence judge: `evidence`).
+        let weighed = self.weigh(measured, &revision);
         self.status.step_started_at = Some(self.now);
-        if errored::holds(&checks, &settings.metric_errors) {
-            self.status.metrics = checks.clone();
-            return self.errored_check(settings, &checks);
+        if errored::holds(&weighed.deciding, &settings.metric_errors) {
+            return self.errored_check(settings, &weighed.deciding);
         }
         self.status.metric_errors = None;
-        let mut failed: Vec<String> = checks
-            .iter()
-            .filter_map(|c| verdict::explain(c, &self.who.canary(), &self.who.target()))
-            .collect();
-        self.status.metrics = checks;
+        if let Some(why) = &weighed.abort {
+            return self.rollback(format!("Rolling back {}: {why}", self.who.canary()));
+        }
+        let mut failed = weighed.failed.clone();
         if let Gate::Closed(why) = self.gate(settings, obs, HookType::Rollout, &revision) {
             failed.push(why);
         }
         if !failed.is_empty() {
             return self.failed_check(settings, failed);
         }
-        let after = strategy.after(&self.status);
+        if let Some(next) = self.hold_for_evidence(settings, &weighed) {
+            return next;
+        }
+        let after = match &weighed.promote {
+            Some(why) => {
+                self.promote_early(why);
+                After::Promote
+            }
+            None => strategy.after(&self.status),
+        };
         self.step_after_checks(settings, obs, &strategy, after, &revision)
     }
 

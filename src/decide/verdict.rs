@@ -13,6 +13,16 @@ use crate::api::{CanaryMetric, MetricStatus, Verdict, duration::format_go};
 pub const SUCCESS_RATE: &str = "request-success-rate";
 /// Name of the builtin latency metric (milliseconds).
 pub const DURATION: &str = "request-duration";
+/// Builtin query: canary requests in the check's window (`{{ interval }}`), for the
+/// minimum of requests a check needs.
+pub const WINDOW_REQUESTS: &str = "serin:window-requests";
+/// Builtin query: cumulative requests served by `{{ workload }}`, for the judge.
+pub const REQUESTS_TOTAL: &str = "serin:requests-total";
+/// Builtin query: cumulative 5xx responses of `{{ workload }}`, for the judge.
+pub const ERRORS_TOTAL: &str = "serin:errors-total";
+/// Builtin query: cumulative requests of `{{ workload }}` slower than `{{ bound }}`
+/// milliseconds (a bucket bound of the request-duration histogram), for the judge.
+pub const SLOW_TOTAL: &str = "serin:slow-total";
 
 /// The accepted range of a metric: `thresholdRange`, or the deprecated `threshold`
 /// (a minimum for the success rate, a maximum for everything else, as in Flagger).

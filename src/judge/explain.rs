@@ -186,7 +186,7 @@ pub(crate) fn evidence_words(e: f64) -> String {
 }
 
 /// A count with thousands separators: 1800 -> "1,800".
-pub(crate) fn count_words(n: f64) -> String {
+pub fn count_words(n: f64) -> String {
     if !n.is_finite() || n >= 1e18 {
         return format!("{n:e}");
     }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use counters::{Counters, Interval, MAX_COUNTER, Sample, increase};
 pub use evidence::RatioInterval;
-pub use explain::{Report, explain};
+pub use explain::{Report, count_words, explain};
 
 use evidence::{HALF_SPAN, LATTICE_LEN, OFFSETS, interval_log_lr, lattice_ratio, offset_ratio};
 

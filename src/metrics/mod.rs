@@ -3,6 +3,7 @@
 //! never judges: the [`Measurement`]s go to the decision, which holds the verdict logic.
 
 pub mod cause;
+pub mod counters;
 pub mod prometheus;
 pub mod query;
 
@@ -27,16 +28,42 @@ pub async fn measure(
     planned: &[Planned],
     at: DateTime<Utc>,
 ) -> Vec<Measurement> {
+    let run = |q: &'_ Result<(String, Endpoint), QueryError>| {
+        let q = q.clone();
+        async move {
+            match &q {
+                Ok((text, ep)) => (text.clone(), source.query(ep, text).await),
+                Err(e) => (String::new(), Outcome::Error(e.to_string())),
+            }
+        }
+    };
     let futures = planned.iter().map(|p| async move {
-        let (query, outcome) = match &p.query {
-            Ok((q, ep)) => (q.clone(), source.query(ep, q).await),
-            Err(e) => (String::new(), Outcome::Error(e.to_string())),
+        // A judge reads its counters only; its "query" is shown, not run.
+        if let Some(counters) = &p.counters {
+            let query = p.query.as_ref().map(|(q, _)| q.clone()).unwrap_or_default();
+            return Measurement {
+                metric: p.metric.clone(),
+                query,
+                outcome: Outcome::NoData("read by the judge".into()),
+                at,
+                requests: None,
+                counters: Some(counters::look(source, counters).await),
+            };
+        }
+        let requests = async {
+            match &p.requests {
+                Some(q) => Some(run(q).await.1),
+                None => None,
+            }
         };
+        let ((query, outcome), requests) = futures::join!(run(&p.query), requests);
         Measurement {
             metric: p.metric.clone(),
             query,
             outcome,
             at,
+            requests,
+            counters: None,
         }
     });
     futures::future::join_all(futures).await

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{Canary, CanaryMetric, DEFAULT_METRIC_INTERVAL, MetricTemplate};
+use crate::decide::verdict::WINDOW_REQUESTS;
 use crate::router::Router;
 
 /// Why a metric's query could not be built or run. Each becomes a failed check that names
@@ -60,6 +61,10 @@ pub type SecretLookup<'a> = dyn Fn(&str, &str) -> Result<BTreeMap<String, String
 pub struct Planned {
     pub metric: CanaryMetric,
     pub query: Result<(String, Endpoint), QueryError>,
+    /// Canary requests in the check's window, when the check needs a minimum.
+    pub requests: Option<Result<(String, Endpoint), QueryError>>,
+    /// The judge's cumulative counters (see [`super::counters`]), when it has a judge.
+    pub counters: Option<super::counters::CounterQueries>,
 }
 
 /// The values a query template may use.
@@ -150,6 +155,25 @@ pub fn plan(
                     )
                 })
             };
+            let needed = crate::decide::evidence::min_requests(Some(analysis), metric);
+            if metric.judge.is_some() {
+                let counters =
+                    super::counters::plan(canary, metric, router, &server, templates, secret);
+                let mut metric = metric.clone();
+                metric.min_requests = Some(needed as i64);
+                return Planned {
+                    metric,
+                    query: counters.display(),
+                    requests: None,
+                    counters: Some(counters),
+                };
+            }
+            let requests = (needed > 0.0).then(|| {
+                router
+                    .builtin_query(canary, WINDOW_REQUESTS)
+                    .ok_or_else(|| QueryError::NotBuiltin(WINDOW_REQUESTS.into()))
+                    .and_then(&plain)
+            });
             let query = if let Some(r) = &metric.template_ref {
                 let ns = r.namespace.clone().unwrap_or_else(|| namespace.clone());
                 match templates(&ns, &r.name) {
@@ -167,15 +191,20 @@ pub fn plan(
             } else {
                 Err(QueryError::NotBuiltin(metric.name.clone()))
             };
+            // The minimum travels with the metric: the decision sees no analysis.
+            let mut metric = metric.clone();
+            metric.min_requests = Some(needed as i64);
             Planned {
-                metric: metric.clone(),
+                metric,
                 query,
+                requests,
+                counters: None,
             }
         })
         .collect()
 }
 
-fn endpoint(
+pub(super) fn endpoint(
     t: &MetricTemplate,
     namespace: &str,
     default_server: &str,

@@ -10,7 +10,9 @@ use super::{Restore, Router, RoutingObjects};
 use crate::api::Canary;
 use crate::build::{self, Desired, Names};
 use crate::decide::TrafficSplit;
-use crate::decide::verdict::{DURATION, SUCCESS_RATE};
+use crate::decide::verdict::{
+    DURATION, ERRORS_TOTAL, REQUESTS_TOTAL, SLOW_TOTAL, SUCCESS_RATE, WINDOW_REQUESTS,
+};
 use crate::rbac::Rule;
 
 const GROUP: &str = "networking.istio.io";
@@ -23,6 +25,17 @@ const SUCCESS_RATE_QUERY: &str = r#"sum(rate(istio_requests_total{reporter="dest
 
 /// Flagger's Istio P99 latency query, in milliseconds.
 const DURATION_QUERY: &str = r#"histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))"#;
+
+/// Canary requests in a check's window: the minimum of requests a check needs.
+const WINDOW_REQUESTS_QUERY: &str = r#"sum(increase(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) or vector(0)"#;
+
+/// The judge's cumulative counters of one version (`{{ workload }}`): not rates over
+/// windows, so that consecutive looks never share a request.
+const REQUESTS_TOTAL_QUERY: &str = r#"sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ workload }}"}) or vector(0)"#;
+const ERRORS_TOTAL_QUERY: &str = r#"sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ workload }}",response_code=~"5.*"}) or vector(0)"#;
+/// Requests above the bound: all of the histogram's requests minus those in the bound's
+/// bucket. No `or vector(0)`: a bound that is not a bucket must not read as "none slow".
+const SLOW_TOTAL_QUERY: &str = r#"sum(istio_request_duration_milliseconds_count{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ workload }}"}) - sum(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload="{{ workload }}",le="{{ bound }}"})"#;
 
 const RULES: &[Rule] = &[Rule {
     api_groups: &[GROUP],
@@ -81,6 +94,10 @@ impl Router for Istio {
         match metric {
             SUCCESS_RATE => Some(SUCCESS_RATE_QUERY),
             DURATION => Some(DURATION_QUERY),
+            WINDOW_REQUESTS => Some(WINDOW_REQUESTS_QUERY),
+            REQUESTS_TOTAL => Some(REQUESTS_TOTAL_QUERY),
+            ERRORS_TOTAL => Some(ERRORS_TOTAL_QUERY),
+            SLOW_TOTAL => Some(SLOW_TOTAL_QUERY),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 //! the tests by step of the rollout.
 
 mod errored;
+mod evidence;
 mod extremes;
 mod gates;
 mod promotion;
@@ -92,6 +93,8 @@ fn check(verdict: Verdict, value: Option<f64>) -> Measurement {
         query: "sum(rate(istio_requests_total[1m]))".into(),
         outcome,
         at: t(0),
+        requests: None,
+        counters: None,
     };
     let judged: MetricStatus = crate::decide::verdict::judge_measurement(&m);
     assert_eq!(judged.verdict, verdict, "the fixture judges as asked");
