@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use kube::api::Api;
 
 use super::replay::JudgeSpec;
-use super::source::{Comparison, CounterQueries};
 use super::{BacktestArgs, Error};
 use crate::api::{Canary, CanaryMetric, JudgeCompare, MetricJudge, MetricTemplate};
 use crate::decide::{Provider, Settings, SpecError};
 use crate::judge::JudgeConfig;
+use crate::metrics::counters;
 use crate::metrics::query::{self, Planned, QueryError};
 
 /// serin's default `--metrics-server`.
@@ -203,9 +203,17 @@ impl Loaded {
         Ok(s)
     }
 
-    /// The queries of the threshold checks, rendered as serin renders them. With
-    /// `replace`, every query goes to `address` (keeping its headers and credentials).
-    pub(super) fn plan(&self, address: &str, replace: bool, provider: Provider) -> Vec<Planned> {
+    /// Every metric's queries, planned by [`crate::metrics::query::plan`] as serin plans
+    /// them (threshold checks, their request counts, the judges' counters), plus the
+    /// what-if judge (see [`Loaded::what_if`]). With `replace`, every query goes to
+    /// `address` (keeping its headers and credentials).
+    pub(super) fn plan(
+        &self,
+        args: &BacktestArgs,
+        address: &str,
+        replace: bool,
+        provider: Provider,
+    ) -> Vec<Planned> {
         let router = crate::router::for_provider(provider);
         let templates = |ns: &str, name: &str| self.template(ns, name);
         let secret = |ns: &str, name: &str| {
@@ -219,15 +227,33 @@ impl Loaded {
                     })
                 })
         };
-        // A metric with a judge has no threshold: the judge replays it.
-        let mut thresholds = self.canary.clone();
-        if let Some(a) = thresholds.spec.analysis.as_mut() {
+        let mut canary = self.canary.clone();
+        if args.no_judge
+            && let Some(a) = canary.spec.analysis.as_mut()
+        {
             a.metrics.retain(|m| m.judge.is_none());
         }
-        let mut planned = query::plan(&thresholds, router, address, &templates, &secret);
+        let mut planned = query::plan(&canary, router, address, &templates, &secret);
+        if self.what_if(args) {
+            let metric = what_if_metric();
+            let counters =
+                counters::plan(&self.canary, &metric, router, address, &templates, &secret);
+            planned.push(Planned {
+                metric,
+                query: counters.display(),
+                requests: None,
+                counters: Some(counters),
+            });
+        }
         if replace {
             for p in &mut planned {
-                if let Ok((_, ep)) = &mut p.query {
+                let queries = p
+                    .counters
+                    .iter_mut()
+                    .flat_map(|c| c.0.iter_mut())
+                    .chain(p.requests.iter_mut())
+                    .chain(std::iter::once(&mut p.query));
+                for (_, ep) in queries.flatten() {
                     ep.address = address.to_string();
                 }
             }
@@ -235,51 +261,39 @@ impl Loaded {
         planned
     }
 
-    /// The judges to replay: the Canary's metrics with a `judge`, or, when it has none,
-    /// a what-if error-rate judge with the flags' settings; none with `--no-judge`.
+    /// The judges to replay, in the order of their counters in `planned`: the Canary's
+    /// metrics with a `judge`, or the what-if judge with the flags' settings.
     pub(super) fn judges(
         &self,
         args: &BacktestArgs,
-        provider: Provider,
-    ) -> Result<Vec<(Comparison, JudgeSpec)>, Error> {
-        if args.no_judge {
-            return Ok(Vec::new());
-        }
-        if self.what_if(args) {
-            let config = JudgeConfig::new(args.alpha, args.margin, args.min_requests)
-                .map_err(|e| Error::Args(format!("judge: {e}")))?;
-            let metric = CanaryMetric {
-                name: WHAT_IF.into(),
-                judge: Some(MetricJudge {
-                    compare: Some(JudgeCompare::ErrorRate),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let comparison = self.comparison(&metric, provider)?;
-            return Ok(vec![(
-                comparison,
-                JudgeSpec {
-                    metric: WHAT_IF.into(),
-                    config,
-                },
-            )]);
-        }
+        planned: &[Planned],
+    ) -> Result<Vec<JudgeSpec>, Error> {
         let analysis = self.canary.spec.analysis.as_ref();
         let mut out = Vec::new();
-        for m in self.metrics().filter(|m| m.judge.is_some()) {
-            let Some(config) = crate::decide::evidence::judge_config(analysis, m) else {
-                continue;
+        for p in planned.iter().filter(|p| p.counters.is_some()) {
+            let config = if p.metric.name == WHAT_IF {
+                JudgeConfig::new(args.alpha, args.margin, args.min_requests)
+                    .map_err(|e| Error::Args(format!("judge: {e}")))?
+            } else {
+                let metric = self
+                    .metrics()
+                    .find(|m| m.name == p.metric.name)
+                    .unwrap_or(&p.metric);
+                match crate::decide::evidence::judge_config(analysis, metric) {
+                    Some(Ok(c)) => c,
+                    Some(Err(e)) => {
+                        return Err(Error::Canary(format!(
+                            "metric {}: judge: {e}",
+                            p.metric.name
+                        )));
+                    }
+                    None => continue,
+                }
             };
-            let config =
-                config.map_err(|e| Error::Canary(format!("metric {}: judge: {e}", m.name)))?;
-            out.push((
-                self.comparison(m, provider)?,
-                JudgeSpec {
-                    metric: m.name.clone(),
-                    config,
-                },
-            ));
+            out.push(JudgeSpec {
+                metric: p.metric.name.clone(),
+                config,
+            });
         }
         Ok(out)
     }
@@ -298,64 +312,6 @@ impl Loaded {
             .flat_map(|a| a.metrics.iter())
     }
 
-    /// The counters a metric's judge compares: the builtin ones of `compare`, or its
-    /// pair of MetricTemplates rendered for each version.
-    fn comparison(&self, metric: &CanaryMetric, provider: Provider) -> Result<Comparison, Error> {
-        let names = crate::build::Names::of(&self.canary);
-        let judge = metric.judge.clone().unwrap_or_default();
-        let version = |workload: &str, version: &str| -> Result<CounterQueries, Error> {
-            match (
-                judge.compare,
-                &judge.requests_template_ref,
-                &judge.bad_template_ref,
-            ) {
-                (Some(JudgeCompare::ErrorRate), _, _) => {
-                    Ok(error_rate(provider, &self.namespace, workload))
-                }
-                (Some(JudgeCompare::SlowRate), _, _) => {
-                    let bound = judge.latency_bound.as_deref().unwrap_or_default();
-                    let ms = crate::decide::evidence::latency_bound_ms(bound).map_err(|e| {
-                        Error::Canary(format!("metric {}: judge.latencyBound: {e}", metric.name))
-                    })?;
-                    Ok(slow_rate(provider, &self.namespace, workload, ms))
-                }
-                (None, Some(requests), Some(bad)) => {
-                    let mut vars = query::variables(&self.canary, metric);
-                    vars.insert("workload".into(), workload.into());
-                    vars.insert("version".into(), version.into());
-                    let render = |r: &crate::api::TemplateRef| {
-                        let ns = r
-                            .namespace
-                            .clone()
-                            .unwrap_or_else(|| self.namespace.clone());
-                        let t = self.template(&ns, &r.name).ok_or_else(|| {
-                            Error::Canary(format!(
-                                "metric {}: MetricTemplate {}.{ns} not found",
-                                metric.name, r.name
-                            ))
-                        })?;
-                        query::render(&t.spec.query, &vars).map_err(|e| {
-                            Error::Canary(format!("metric {}: {}: {e}", metric.name, r.name))
-                        })
-                    };
-                    Ok(CounterQueries {
-                        requests: render(requests)?,
-                        bad: render(bad)?,
-                    })
-                }
-                _ => Err(Error::Canary(format!(
-                    "metric {}: judge needs either compare or both requestsTemplateRef and badTemplateRef",
-                    metric.name
-                ))),
-            }
-        };
-        Ok(Comparison {
-            metric: metric.name.clone(),
-            canary: version(&self.target, "canary")?,
-            primary: version(&names.primary, "primary")?,
-        })
-    }
-
     fn template(&self, ns: &str, name: &str) -> Option<MetricTemplate> {
         self.templates
             .iter()
@@ -370,43 +326,15 @@ impl Loaded {
 /// Name of the judge the backtest adds to a Canary without one.
 const WHAT_IF: &str = "error-rate (what if)";
 
-fn selector(provider: Provider, namespace: &str, workload: &str) -> String {
-    let reporter = match provider {
-        Provider::Istio => r#"reporter="destination""#,
-        Provider::GatewayApi => r#"reporter=~"destination|waypoint""#,
-    };
-    format!(
-        "{reporter},destination_workload_namespace={},destination_workload={}",
-        super::promql_string(namespace),
-        super::promql_string(workload)
-    )
-}
-
-/// Cumulative requests and 5xx responses of one workload, from Istio's standard metrics
-/// (which the Gateway API router reads too, with waypoints as reporters).
-fn error_rate(provider: Provider, namespace: &str, workload: &str) -> CounterQueries {
-    let selector = selector(provider, namespace, workload);
-    CounterQueries {
-        requests: format!("sum(istio_requests_total{{{selector}}})"),
-        // No 5xx series yet means no 5xx response yet.
-        bad: format!(
-            r#"sum(istio_requests_total{{{selector},response_code=~"5.*"}}) or vector(0)"#
-        ),
-    }
-}
-
-/// Cumulative requests and requests slower than `bound_ms` of one workload, from the
-/// request-duration histogram (the bound must be one of its bucket bounds).
-fn slow_rate(provider: Provider, namespace: &str, workload: &str, bound_ms: f64) -> CounterQueries {
-    let selector = selector(provider, namespace, workload);
-    let count = format!("sum(istio_request_duration_milliseconds_count{{{selector}}})");
-    // `le` is spelled "500" by some exporters and "500.0" by others.
-    let le = format!("{bound_ms}").replace('.', r"\\.");
-    CounterQueries {
-        requests: count.clone(),
-        bad: format!(
-            r#"{count} - sum(istio_request_duration_milliseconds_bucket{{{selector},le=~"{le}(\\.0+)?"}})"#
-        ),
+/// The what-if judge: the router's builtin error-rate counters.
+fn what_if_metric() -> CanaryMetric {
+    CanaryMetric {
+        name: WHAT_IF.into(),
+        judge: Some(MetricJudge {
+            compare: Some(JudgeCompare::ErrorRate),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
@@ -438,6 +366,15 @@ spec:
   query: histogram_quantile(0.99, rate(x{ns="{{ namespace }}"}[{{ interval }}]))
 "#;
 
+    fn args(extra: &[&str]) -> BacktestArgs {
+        let argv = [&["serin", "backtest", "-f", "x"][..], extra].concat();
+        let matches = <crate::cli::Cli as clap::CommandFactory>::command()
+            .try_get_matches_from(argv)
+            .unwrap();
+        let sub = matches.subcommand_matches("backtest").unwrap();
+        <BacktestArgs as clap::FromArgMatches>::from_arg_matches(sub).unwrap()
+    }
+
     #[test]
     fn a_file_brings_its_templates_and_their_address() {
         let loaded = from_yaml(FILE, Some("shop")).unwrap();
@@ -446,11 +383,13 @@ spec:
             ("podinfo", "shop")
         );
         assert_eq!(loaded.default_prometheus(), "http://prom.monitoring:9090");
-        let planned = loaded.plan("http://localhost:9090", false, Provider::Istio);
+        let no_judge = args(&["--no-judge"]);
+        let planned = loaded.plan(&no_judge, "http://localhost:9090", false, Provider::Istio);
+        assert_eq!(planned.len(), 1);
         let (q, ep) = planned[0].query.clone().unwrap();
         assert_eq!(q, r#"histogram_quantile(0.99, rate(x{ns="shop"}[1m]))"#);
         assert_eq!(ep.address, "http://prom.monitoring:9090");
-        let replaced = loaded.plan("http://localhost:9090", true, Provider::Istio);
+        let replaced = loaded.plan(&no_judge, "http://localhost:9090", true, Provider::Istio);
         assert_eq!(
             replaced[0].query.clone().unwrap().1.address,
             "http://localhost:9090"
@@ -470,32 +409,30 @@ spec:
     }
 
     #[test]
-    fn the_judge_compares_the_target_with_its_primary() {
+    fn a_canary_without_a_judge_gets_the_what_if_error_rate_judge() {
         let loaded = from_yaml(FILE, None).unwrap();
-        let args = <BacktestArgs as clap::FromArgMatches>::from_arg_matches(
-            &<crate::cli::Cli as clap::CommandFactory>::command()
-                .try_get_matches_from(["serin", "backtest", "-f", "x"])
-                .unwrap()
-                .subcommand_matches("backtest")
-                .unwrap()
-                .clone(),
-        )
-        .unwrap();
-        let judges = loaded.judges(&args, Provider::Istio).unwrap();
-        let (c, spec) = &judges[0];
-        assert_eq!(spec.config, JudgeConfig::default());
-        assert_eq!(spec.metric, WHAT_IF);
+        let args = args(&["--alpha", "0.05"]);
+        assert!(loaded.what_if(&args));
+        let planned = loaded.plan(&args, "http://p:9090", false, Provider::Istio);
+        let counters = planned[1].counters.as_ref().unwrap();
+        let (canary_bad, _) = counters.0[1].clone().unwrap();
         assert!(
-            c.canary
-                .requests
-                .contains(r#"destination_workload="podinfo""#)
+            canary_bad.contains(r#"destination_workload="podinfo""#),
+            "{canary_bad}"
         );
         assert!(
-            c.primary
-                .bad
-                .contains(r#"destination_workload="podinfo-primary""#)
+            canary_bad.contains(r#"response_code=~"5.*""#),
+            "{canary_bad}"
         );
-        assert!(c.primary.bad.ends_with("or vector(0)"));
+        let (primary_requests, _) = counters.0[2].clone().unwrap();
+        assert!(
+            primary_requests.contains(r#"destination_workload="podinfo-primary""#),
+            "{primary_requests}"
+        );
+        let judges = loaded.judges(&args, &planned).unwrap();
+        assert_eq!(judges.len(), 1);
+        assert_eq!(judges[0].metric, WHAT_IF);
+        assert_eq!(judges[0].config.alpha(), 0.05);
     }
 
     const JUDGED: &str = r#"
@@ -512,8 +449,6 @@ spec:
       thresholdRange: {min: 99}
     - name: errors
       judge: {compare: error-rate, alpha: 0.05}
-    - name: slow
-      judge: {compare: slow-rate, latencyBound: 500ms}
     - name: custom
       judge:
         requestsTemplateRef: {name: reqs}
@@ -533,36 +468,25 @@ spec: {provider: {}, query: 'sum(http_total{app="{{ workload }}",v="{{ version }
     #[test]
     fn each_judge_metric_is_replayed_with_its_own_counters_and_settings() {
         let loaded = from_yaml(JUDGED, None).unwrap();
-        let args = <BacktestArgs as clap::FromArgMatches>::from_arg_matches(
-            &<crate::cli::Cli as clap::CommandFactory>::command()
-                .try_get_matches_from(["serin", "backtest", "-f", "x"])
-                .unwrap()
-                .subcommand_matches("backtest")
-                .unwrap()
-                .clone(),
-        )
-        .unwrap();
+        let args = args(&[]);
         assert!(!loaded.what_if(&args));
-        let judges = loaded.judges(&args, Provider::Istio).unwrap();
-        let names: Vec<_> = judges.iter().map(|(_, s)| s.metric.as_str()).collect();
-        assert_eq!(names, vec!["errors", "slow", "custom"]);
-        assert_eq!(judges[0].1.config.alpha(), 0.05);
-        assert!(
-            judges[1].0.canary.bad.contains(r#"le=~"500(\\.0+)?""#),
-            "{}",
-            judges[1].0.canary.bad
-        );
+        let planned = loaded.plan(&args, "http://p:9090", false, Provider::Istio);
+        assert_eq!(planned.len(), 3);
+        assert!(planned[0].counters.is_none());
+        let judges = loaded.judges(&args, &planned).unwrap();
+        let names: Vec<_> = judges.iter().map(|s| s.metric.as_str()).collect();
+        assert_eq!(names, vec!["errors", "custom"]);
+        assert_eq!(judges[0].config.alpha(), 0.05);
+        let custom = planned[2].counters.as_ref().unwrap();
         assert_eq!(
-            judges[2].0.canary.requests,
-            r#"sum(http_total{app="podinfo"})"#
-        );
-        assert_eq!(
-            judges[2].0.primary.bad,
+            custom.0[3].clone().unwrap().0,
             r#"sum(http_total{app="podinfo-primary",v="primary",code=~"5.."})"#
         );
-        // Only the threshold check is planned as a query.
-        let planned = loaded.plan("http://p:9090", false, Provider::Istio);
-        assert_eq!(planned.len(), 1);
-        assert!(planned[0].query.is_ok());
+        let none = loaded.plan(&args_no_judge(), "http://p:9090", false, Provider::Istio);
+        assert_eq!(none.len(), 1);
+    }
+
+    fn args_no_judge() -> BacktestArgs {
+        args(&["--no-judge"])
     }
 }

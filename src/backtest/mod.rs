@@ -63,29 +63,39 @@ pub async fn run(args: BacktestArgs) -> Result<String, Error> {
     let source = Source::new(&address);
     source.check().await?;
     let settings = loaded.settings(&args)?;
-    let (rollouts, searched) = find_rollouts(&args, &loaded, &source, settings.interval).await?;
-    let planned = loaded.plan(&address, args.prometheus_url.is_some(), settings.provider);
-    let judges = loaded.judges(&args, settings.provider)?;
-    let comparisons: Vec<source::Comparison> = judges.iter().map(|(c, _)| c.clone()).collect();
+    let (rollouts, searched, step) =
+        find_rollouts(&args, &loaded, &source, settings.interval).await?;
+    let explicit = !args.range.is_empty();
+    let planned = loaded.plan(
+        &args,
+        &address,
+        args.prometheus_url.is_some(),
+        settings.provider,
+    );
     let policy = Policy {
         threshold: settings.threshold,
         errors_as_failures: settings.metric_errors.as_failures,
-        judges: judges.into_iter().map(|(_, spec)| spec).collect(),
+        judges: loaded.judges(&args, &planned)?,
     };
     let mut reports = Vec::new();
-    for rollout in &rollouts {
-        reports.push(
-            replay_one(
-                rollout,
-                &source,
-                &planned,
-                &comparisons,
-                &policy,
-                &loaded,
-                settings.interval,
-            )
-            .await?,
-        );
+    for (i, rollout) in rollouts.iter().enumerate() {
+        let next = rollouts.get(i + 1).map(|r| r.start);
+        let mut report = replay_one(rollout, &source, &planned, &policy, settings.interval).await?;
+        if rollout.ended == rollouts::End::Finished && !explicit {
+            // Promotion ends a few reconciles after the weight went back to 0.
+            let until = source::after(
+                rollout.end,
+                settings
+                    .interval
+                    .saturating_mul(10)
+                    .saturating_add(Duration::from_secs(30)),
+            );
+            let until = next.map_or(until, |n| n.min(until));
+            report.actual = source
+                .phase_after(&loaded.namespace, &loaded.name, rollout.end, until, step)
+                .await?;
+        }
+        reports.push(report);
     }
     let header = report::Header {
         canary: loaded.name.clone(),
@@ -109,7 +119,7 @@ async fn find_rollouts(
     loaded: &canary::Loaded,
     source: &Source,
     interval: Duration,
-) -> Result<(Vec<Rollout>, String), Error> {
+) -> Result<(Vec<Rollout>, String, Duration), Error> {
     if !args.range.is_empty() {
         let step = args.interval.unwrap_or(interval);
         let rollouts: Vec<Rollout> = args
@@ -118,14 +128,17 @@ async fn find_rollouts(
             .map(|r| rollouts::from_range(r.start, r.end, step))
             .collect();
         let searched = format!("{} explicit time range(s)", rollouts.len());
-        return Ok((rollouts, searched));
+        return Ok((rollouts, searched, step));
     }
     // Now, rounded up to the second (the range query's resolution), so that the last
     // sample scraped is in.
     let until = args
         .until
         .unwrap_or_else(|| Utc::now() + chrono::TimeDelta::seconds(1));
-    let since = until - chrono::TimeDelta::from_std(args.since).unwrap_or(chrono::TimeDelta::MAX);
+    let since = chrono::TimeDelta::from_std(args.since)
+        .ok()
+        .and_then(|d| until.checked_sub_signed(d))
+        .unwrap_or(DateTime::UNIX_EPOCH);
     let step = args.step.unwrap_or_else(|| default_step(since, until));
     let query = source::weight_query(&loaded.namespace, &loaded.target);
     let points = source
@@ -138,7 +151,7 @@ async fn find_rollouts(
         crate::api::duration::format_go(step)
     );
     // A rollout survives missing points up to two analysis intervals (or five points).
-    let gap = (interval * 2).max(step * 5);
+    let gap = interval.saturating_mul(2).max(step.saturating_mul(5));
     let found = rollouts::find(&points, gap);
     if found.is_empty() {
         let why = if points.is_empty() {
@@ -152,7 +165,7 @@ async fn find_rollouts(
             source.endpoint.address
         )));
     }
-    Ok((found, searched))
+    Ok((found, searched, step))
 }
 
 /// Fine enough to see every step, within Prometheus' limit of 11,000 points a series.
@@ -165,37 +178,25 @@ async fn replay_one(
     rollout: &Rollout,
     source: &Source,
     planned: &[crate::metrics::Planned],
-    comparisons: &[source::Comparison],
     policy: &Policy,
-    loaded: &canary::Loaded,
     interval: Duration,
 ) -> Result<RolloutReport, Error> {
-    let mut baseline = Vec::new();
-    for c in comparisons {
-        baseline.push(source.sample(c, rollout.start).await?);
-    }
+    // The judges' counters at the start: the baseline of their first interval.
+    let counters: Vec<_> = planned
+        .iter()
+        .filter(|p| p.counters.is_some())
+        .cloned()
+        .collect();
+    let baseline = source.look(&counters, rollout.start).await?.samples;
     let mut looks = Vec::new();
     for step in &rollout.steps {
         let mut step_looks = Vec::new();
         for at in rollouts::looks(step, interval) {
-            step_looks.push(source.look(planned, comparisons, at).await?);
+            step_looks.push(source.look(planned, at).await?);
         }
         looks.push(step_looks);
     }
-    let actual = match rollout.ended {
-        rollouts::End::Finished if rollout.steps.iter().all(|s| s.weight.is_some()) => {
-            source
-                .phase_after(
-                    &loaded.namespace,
-                    &loaded.name,
-                    rollout.end,
-                    (interval * 2).max(Duration::from_secs(5)),
-                )
-                .await?
-        }
-        _ => None,
-    };
-    Ok(replay::replay(rollout, &baseline, &looks, policy, actual))
+    Ok(replay::replay(rollout, &baseline, &looks, policy, None))
 }
 
 /// A string as a PromQL string literal (quotes and backslashes escaped).

@@ -155,7 +155,7 @@ pub fn looks(step: &Step, interval: Duration) -> Vec<DateTime<Utc>> {
         let half = interval / 2;
         let mut at = step.start;
         while let Some(next) = at.checked_add_signed(interval) {
-            if next + half > step.end {
+            if next.checked_add_signed(half).is_none_or(|n| n > step.end) {
                 break;
             }
             out.push(next);

@@ -8,31 +8,45 @@ use prometheus_http_query::response::Data;
 
 use super::replay::Look;
 use super::rollouts::Point;
+use std::sync::Mutex;
+
 use super::{Error, promql_string};
-use crate::api::MetricStatus;
+
+use futures::future::BoxFuture;
+
+use crate::api::{MetricMode, MetricStatus};
 use crate::decide::Outcome;
-use crate::decide::verdict::judge;
-use crate::judge::{Counters, Sample};
-use crate::metrics::{Endpoint, Planned, Prometheus};
+use crate::metrics::{Endpoint, MetricsSource, Planned, Prometheus};
+
+/// Prometheus at a past instant, as a [`MetricsSource`]: every query carries `time=`.
+/// An unreachable server is remembered, so that the backtest stops with its cause
+/// rather than replaying every look as an error.
+struct At<'a> {
+    prometheus: &'a Prometheus,
+    at: DateTime<Utc>,
+    unreachable: Mutex<Option<String>>,
+}
+
+impl MetricsSource for At<'_> {
+    fn query<'a>(&'a self, endpoint: &'a Endpoint, query: &'a str) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match self.prometheus.query_at(endpoint, query, self.at).await {
+                Ok(o) => o,
+                Err(e) => {
+                    if matches!(e, crate::metrics::QueryError::Unreachable(_))
+                        && let Ok(mut u) = self.unreachable.lock()
+                    {
+                        u.get_or_insert_with(|| e.to_string());
+                    }
+                    Outcome::Error(e.to_string())
+                }
+            }
+        })
+    }
+}
 
 /// Timeout of the range query, which may cover days of history.
 const RANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The PromQL of a counter of one version: cumulative requests and bad events.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct CounterQueries {
-    pub(super) requests: String,
-    pub(super) bad: String,
-}
-
-/// The counters of both versions that one judge compares.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Comparison {
-    /// The metric the judge belongs to.
-    pub(super) metric: String,
-    pub(super) canary: CounterQueries,
-    pub(super) primary: CounterQueries,
-}
 
 /// Prometheus as the backtest reads it.
 pub(super) struct Source {
@@ -74,7 +88,18 @@ impl Source {
         end: DateTime<Utc>,
         step: std::time::Duration,
     ) -> Result<Vec<Point>, Error> {
-        let query = weight_query(namespace, target);
+        self.series(&weight_query(namespace, target), start, end, step)
+            .await
+    }
+
+    /// One series over a range, every `step`, sorted by time.
+    async fn series(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: std::time::Duration,
+    ) -> Result<Vec<Point>, Error> {
         let http = reqwest::Client::builder()
             .timeout(RANGE_TIMEOUT)
             .build()
@@ -83,7 +108,7 @@ impl Source {
             .map_err(|e| Error::Prometheus(format!("{}: {e}", self.endpoint.address)))?;
         let response = client
             .query_range(
-                &query,
+                query,
                 start.timestamp(),
                 end.timestamp(),
                 step.as_secs_f64().max(0.001),
@@ -114,30 +139,33 @@ impl Source {
         Ok(points)
     }
 
-    /// The Canary's threshold checks at `at`, judged as serin judges them, and both
-    /// versions' counters at the same instant.
-    pub(super) async fn look(
-        &self,
-        planned: &[Planned],
-        comparisons: &[Comparison],
-        at: DateTime<Utc>,
-    ) -> Result<Look, Error> {
-        let checks = futures::future::join_all(planned.iter().map(|p| async move {
-            let (query, outcome) = match &p.query {
-                Ok((q, ep)) => (q.clone(), self.outcome(ep, q, at).await),
-                Err(e) => (String::new(), Ok(Outcome::Error(e.to_string()))),
-            };
-            outcome.map(|o| MetricStatus {
-                mode: p.metric.mode,
-                ..judge(&p.metric, &query, &o, at)
-            })
-        }))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    /// Every planned check at `at`, measured by [`crate::metrics::measure`] as serin
+    /// measures them live: the threshold checks judged (with their mode, and
+    /// `Insufficient` below their minimum of requests), and the counters of each judge,
+    /// in the order of `planned`.
+    pub(super) async fn look(&self, planned: &[Planned], at: DateTime<Utc>) -> Result<Look, Error> {
+        let past = At {
+            prometheus: &self.prometheus,
+            at,
+            unreachable: Mutex::new(None),
+        };
+        let measured = crate::metrics::measure(&past, planned, at).await;
+        if let Some(cause) = past.unreachable.lock().ok().and_then(|mut u| u.take()) {
+            return Err(Error::Prometheus(cause));
+        }
+        let mut checks = Vec::new();
         let mut samples = Vec::new();
-        for c in comparisons {
-            samples.push(self.sample(c, at).await?);
+        for m in &measured {
+            match &m.counters {
+                Some(look) => samples.push(look.as_ref().ok().copied()),
+                None => {
+                    let mode = crate::decide::evidence::mode(&m.metric);
+                    checks.push(MetricStatus {
+                        mode: (mode != MetricMode::Gate).then_some(mode),
+                        ..crate::decide::evidence::window_check(m)
+                    });
+                }
+            }
         }
         Ok(Look {
             at,
@@ -146,76 +174,28 @@ impl Source {
         })
     }
 
-    /// Both versions' counters at `at`, or `None` when either is missing.
-    pub(super) async fn sample(
-        &self,
-        c: &Comparison,
-        at: DateTime<Utc>,
-    ) -> Result<Option<Sample>, Error> {
-        let canary = self.counters(&c.canary, at).await?;
-        let primary = self.counters(&c.primary, at).await?;
-        Ok(canary.zip(primary).map(|(c, p)| Sample::new(c, p)))
-    }
-
-    async fn counters(
-        &self,
-        q: &CounterQueries,
-        at: DateTime<Utc>,
-    ) -> Result<Option<Counters>, Error> {
-        let requests = self.value(&q.requests, at).await?;
-        let bad = self.value(&q.bad, at).await?;
-        Ok(requests.zip(bad).map(|(r, b)| Counters::new(r, b)))
-    }
-
     /// The phase serin exported once a rollout ended (`serin_canary_status`: 1 after a
-    /// promotion, 2 after a rollback), within `window` after `end` (the last reconcile
-    /// of a promotion may come a moment after the weight went back to 0).
+    /// promotion, 2 after a rollback): the first of them between `end` and `until` (a
+    /// promotion finishes a few reconciles after the weight went back to 0).
     pub(super) async fn phase_after(
         &self,
         namespace: &str,
         name: &str,
         end: DateTime<Utc>,
-        window: std::time::Duration,
+        until: DateTime<Utc>,
+        step: std::time::Duration,
     ) -> Result<Option<String>, Error> {
         let query = format!(
-            "max(max_over_time(serin_canary_status{{namespace={},name={}}}[{}ms]))",
+            "max(serin_canary_status{{namespace={},name={}}})",
             promql_string(namespace),
-            promql_string(name),
-            window.as_millis().max(1)
+            promql_string(name)
         );
-        Ok(match self.value(&query, after(end, window)).await? {
-            Some(v) if v == 1.0 => Some("succeeded".into()),
-            Some(v) if v == 2.0 => Some("failed".into()),
+        let points = self.series(&query, end, until.max(end), step).await?;
+        Ok(points.iter().find_map(|p| match p.weight {
+            v if v == 1.0 => Some("succeeded".to_string()),
+            v if v == 2.0 => Some("failed".to_string()),
             _ => None,
-        })
-    }
-
-    async fn value(&self, query: &str, at: DateTime<Utc>) -> Result<Option<f64>, Error> {
-        match self.outcome(&self.endpoint, query, at).await? {
-            Outcome::Value(v) => Ok(Some(v)),
-            Outcome::NoData(_) => Ok(None),
-            Outcome::Error(e) => Err(Error::Query {
-                query: query.to_string(),
-                message: e,
-            }),
-        }
-    }
-
-    /// One instant query at `at`; an unreachable server ends the backtest (every other
-    /// look would fail the same way), anything else is the check's own outcome.
-    async fn outcome(
-        &self,
-        ep: &Endpoint,
-        query: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Outcome, Error> {
-        match self.prometheus.query_at(ep, query, at).await {
-            Ok(o) => Ok(o),
-            Err(e @ crate::metrics::QueryError::Unreachable(_)) => {
-                Err(Error::Prometheus(e.to_string()))
-            }
-            Err(e) => Ok(Outcome::Error(e.to_string())),
-        }
+        }))
     }
 }
 
