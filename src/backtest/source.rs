@@ -191,10 +191,14 @@ impl Source {
             promql_string(name)
         );
         let points = self.series(&query, end, until.max(end), step).await?;
-        Ok(points.iter().find_map(|p| match p.weight {
-            v if v == 1.0 => Some("succeeded".to_string()),
-            v if v == 2.0 => Some("failed".to_string()),
-            _ => None,
+        Ok(points.iter().find_map(|p| {
+            if p.weight == 1.0 {
+                Some("succeeded".to_string())
+            } else if p.weight == 2.0 {
+                Some("failed".to_string())
+            } else {
+                None
+            }
         }))
     }
 }
