@@ -1,7 +1,7 @@
 //! The `serin` command line: `run` the controller, print the `crd`s, the `rbac` rules or
-//! the `version`, `backtest` a Canary (in [`crate::backtest`]); and what `run` does before the controller starts (logs, the client,
-//! a preflight that fails with one clear line, the HTTP endpoints). The leadership loop
-//! is [`crate::leadership`].
+//! the `version`, `backtest` a Canary (in [`crate::backtest`]); and what `run` does before
+//! the controller starts (logs, the client, a preflight that fails with one clear line,
+//! the HTTP endpoints). The leadership loop is [`crate::leadership`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
