@@ -1,7 +1,7 @@
 //! The `serin` command line: `run` the controller, print the `crd`s, the `rbac` rules or
-//! the `version`; and what `run` does before the controller starts (logs, the client,
-//! a preflight that fails with one clear line, the HTTP endpoints). The leadership loop
-//! is [`crate::leadership`].
+//! the `version`, `backtest` a Canary (in [`crate::backtest`]); and what `run` does before
+//! the controller starts (logs, the client, a preflight that fails with one clear line,
+//! the HTTP endpoints). The leadership loop is [`crate::leadership`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +34,9 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         routers: Vec<String>,
     },
+    /// Replay a Canary's analysis (threshold checks and the evidence judge) over past
+    /// rollouts found in Prometheus, and print how each would have been judged.
+    Backtest(Box<crate::backtest::BacktestArgs>),
     /// Print the version.
     Version,
 }
@@ -166,6 +169,7 @@ impl Cli {
                     std::process::ExitCode::FAILURE
                 }
             },
+            Command::Backtest(args) => backtest(*args),
             Command::Version => {
                 println!("serin {}", env!("CARGO_PKG_VERSION"));
                 std::process::ExitCode::SUCCESS
@@ -189,6 +193,31 @@ impl Cli {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Runs `serin backtest`: the report on stdout, or one error line on stderr.
+fn backtest(args: crate::backtest::BacktestArgs) -> std::process::ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::backtest::run(args)) {
+        Ok(report) => {
+            print!("{report}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod api;
 pub mod api_calls;
 pub mod autoscaling;
+pub mod backtest;
 pub mod build;
 pub mod cli;
 pub mod controller;

@@ -19,6 +19,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts at a free port: another process may take the port between the
 /// probe and Prometheus binding it.
 const PORT_ATTEMPTS: usize = 3;
+/// File (in the config's directory) listing the serin processes to scrape.
+const SERIN_TARGETS: &str = "serin-targets.json";
 /// Prefix of the temporary directories, followed by the owner's pid.
 const DIR_PREFIX: &str = "serin-sandbox-prometheus-";
 
@@ -48,6 +50,7 @@ impl Prometheus {
             .with_context(|| format!("creating {}", dir.display()))?;
         std::fs::write(dir.join("prometheus.yml"), config(targets))
             .context("writing the Prometheus config")?;
+        std::fs::write(dir.join(SERIN_TARGETS), "[]").context("writing the serin targets")?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -67,6 +70,21 @@ impl Prometheus {
                 }
             }
         }
+    }
+
+    /// Scrapes serin's `/metrics` at `addr` too (job `serin`), as a cluster's Prometheus
+    /// scrapes the controller; Prometheus picks the file up within a second or two.
+    pub fn scrape_serin(&self, addr: SocketAddr) -> anyhow::Result<()> {
+        let path = self.dir.join(SERIN_TARGETS);
+        let mut targets: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+                .unwrap_or_default();
+        targets.push(serde_json::json!({ "targets": [addr.to_string()] }));
+        // Written whole then renamed, so Prometheus never reads half a file.
+        let partial = self.dir.join(format!("{SERIN_TARGETS}.partial"));
+        std::fs::write(&partial, serde_json::to_vec(&targets)?)?;
+        std::fs::rename(&partial, &path).context("updating the serin targets")?;
+        Ok(())
     }
 
     /// The directory holding the config, the TSDB and the log.
@@ -161,13 +179,16 @@ async fn wait_ready(child: &mut Child, url: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The scrape configuration: every target every second.
+/// The scrape configuration: every target every second; the `serin` job's targets come
+/// from [`SERIN_TARGETS`] (see [`Prometheus::scrape_serin`]).
 fn config(targets: &[SocketAddr]) -> String {
     let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
     format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
          scrape_configs:\n  - job_name: sandbox-mesh\n    metrics_path: /metrics\n    \
-         static_configs:\n      - targets: [{}]\n",
+         static_configs:\n      - targets: [{}]\n  \
+         - job_name: serin\n    metrics_path: /metrics\n    \
+         file_sd_configs:\n      - files: ['{SERIN_TARGETS}']\n        refresh_interval: 1s\n",
         targets.join(", ")
     )
 }

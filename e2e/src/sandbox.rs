@@ -162,6 +162,19 @@ impl Sandbox {
             .expect("the sandbox's kubeconfig yields a client")
     }
 
+    /// Has Prometheus scrape a serin process' `/metrics` at `addr` (concurrent calls are
+    /// serialised by the Prometheus slot's lock).
+    pub fn scrape_serin(&self, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+        let slot = self
+            .prometheus
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the Prometheus slot is poisoned"))?;
+        match slot.as_ref() {
+            Some(p) => p.scrape_serin(addr),
+            None => anyhow::bail!("Prometheus is not running"),
+        }
+    }
+
     /// The mesh stand-in (for its request rate), while running.
     pub fn mesh(&self) -> Option<&Mesh> {
         self.mesh.as_ref()

@@ -226,7 +226,7 @@ fn verdict_words(check: &MetricStatus) -> &'static str {
 
 /// A threshold check, `Insufficient` when its window saw fewer canary requests than it
 /// needs (an errored count is the check's error: the errored-query policy applies).
-fn window_check(m: &Measurement) -> MetricStatus {
+pub fn window_check(m: &Measurement) -> MetricStatus {
     let mut check = verdict::judge_measurement(m);
     let needed = min_requests(None, &m.metric);
     if needed <= 0.0 || check.verdict == Verdict::Error {

@@ -79,10 +79,30 @@ impl Prometheus {
         PromClient::from(http, &self.mapped(&ep.address)).map_err(|e| failed(e.to_string()))
     }
 
-    /// Runs one instant query; the result must be a single value.
-    async fn instant(&self, ep: &Endpoint, query: &str) -> Result<Outcome, QueryError> {
+    /// Runs one instant query evaluated at `at` (Prometheus' `time=`, to the millisecond),
+    /// as `serin backtest` replays a past step; the result must be a single value.
+    pub async fn query_at(
+        &self,
+        ep: &Endpoint,
+        query: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Outcome, QueryError> {
+        self.instant(ep, query, Some(at)).await
+    }
+
+    /// Runs one instant query, now or at `at`; the result must be a single value.
+    async fn instant(
+        &self,
+        ep: &Endpoint,
+        query: &str,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Outcome, QueryError> {
         let client = self.client(ep)?;
         let mut builder = client.query(query);
+        if let Some(at) = at {
+            let seconds = at.timestamp_millis() as f64 / 1000.0;
+            builder = builder.query("time", format!("{seconds:.3}"));
+        }
         for (k, v) in &ep.headers {
             match (
                 reqwest::header::HeaderName::from_bytes(k.as_bytes()),
@@ -120,7 +140,7 @@ impl Prometheus {
 impl MetricsSource for Prometheus {
     fn query<'a>(&'a self, endpoint: &'a Endpoint, query: &'a str) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            self.instant(endpoint, query)
+            self.instant(endpoint, query, None)
                 .await
                 .unwrap_or_else(|e| Outcome::Error(e.to_string()))
         })
