@@ -124,6 +124,21 @@ pub struct CanaryStatus {
     /// check got answers. Errored checks hold the step instead of failing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_errors: Option<MetricErrors>,
+    /// serin: the run is paused by a person (`kubectl serin pause`) and holds its step
+    /// until resumed; absent otherwise. `spec.suspend` is left to Git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<super::PauseStatus>,
+    /// serin: the gate the run holds at, waiting for an approval; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<super::GateStatus>,
+    /// serin: the gates people opened for the current revision (`kubectl serin approve`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub approvals: Vec<super::ApprovalStatus>,
+    /// serin: the last CanaryActions decided on, oldest first (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub actions: Vec<super::ActionRecord>,
 }
 
 /// Last call of one webhook.
