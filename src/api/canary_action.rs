@@ -229,9 +229,7 @@ pub struct ActionRecord {
 }
 
 /// A gate serin keeps closed until a person approves it (`analysis.manualApproval`).
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ManualGate {
     /// Before a new revision is scaled up.

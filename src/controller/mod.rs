@@ -7,6 +7,7 @@
 //! exact time the next step or deadline is due does the rest. Nothing polls. A Canary that
 //! cannot be decoded is reported by [`invalid`] and skipped.
 
+mod actions;
 mod alerts;
 mod autoscaling;
 mod converge;
@@ -38,7 +39,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tracing::{Instrument, info_span, warn};
 
-use crate::api::{Canary, MetricTemplate};
+use crate::api::{Canary, CanaryAction, MetricTemplate};
 use crate::decide::{self, Identity, Next, Provider, Settings};
 use crate::metrics::MetricsSource;
 use crate::router::{self, Router};
@@ -93,6 +94,8 @@ pub struct Ctx {
     /// `autoscalerRef` (the latter stays empty without KEDA's CRD).
     pub hpas: Store<DynamicObject>,
     pub scaled_objects: Store<DynamicObject>,
+    /// CanaryActions: each wakes the Canary it names, whose reconcile decides it.
+    pub actions: Store<CanaryAction>,
 }
 
 fn key(canary: &Canary) -> String {
@@ -168,6 +171,7 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     let unsupported = decide::unsupported_fields(&canary.spec);
     let status = canary.status.clone().unwrap_or_default();
     let mut obs = snap.observation(observe::ReadyThresholds::of(&canary.spec));
+    obs.actions = actions::pending(canary, ctx);
     let decide_now = |obs: &decide::Observation| {
         decide::decide(
             &who,
@@ -194,6 +198,7 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
         }
     }
     record::record(canary, ctx, &decision).await?;
+    actions::report(canary, ctx, &decision).await;
     ctx.telemetry.observe_canary(canary, &decision.status);
     if let (Some(plan), Some(router)) = (&decision.plan, router) {
         converge::converge(canary, ctx, plan, router, &snap).await?;
