@@ -167,7 +167,10 @@ pub async fn run(conn: &Conn, req: &Request) -> Result<Exit, PluginError> {
             source: kube::Error::Service(Box::new(e)),
         }),
         Ok(Ok(None)) => {
-            println!("serin applied it and removed the action (kubectl serin status {})", req.canary);
+            println!(
+                "serin applied it and removed the action (kubectl serin status {})",
+                req.canary
+            );
             Ok(Exit::Ok)
         }
         Ok(Ok(Some(a))) => Ok(report(&a.status.unwrap_or_default())),
@@ -200,12 +203,15 @@ fn api_message(e: &kube::Error) -> String {
 /// for pause and resume, which hold whatever the revision).
 pub fn build(req: &Request, canary: &Canary, requested_by: &str) -> CanaryAction {
     let name = canary.metadata.name.clone().unwrap_or_default();
+    let status = canary.status.clone().unwrap_or_default();
     let revision = match req.kind {
         ActionKind::Pause | ActionKind::Resume => None,
-        _ => canary
-            .status
-            .as_ref()
-            .and_then(|s| s.last_applied_spec.clone()),
+        // An approval names the revision of the gate the person saw.
+        ActionKind::Approve => status
+            .awaiting
+            .map(|a| a.revision)
+            .or(status.last_applied_spec),
+        _ => status.last_applied_spec,
     };
     // The server appends 5 characters to generateName; a name stays within 253.
     let short_name: String = name.chars().take(200).collect();
@@ -236,7 +242,8 @@ pub fn precheck(kind: ActionKind, canary: &Canary) -> Result<(), String> {
     let rev = short(status.last_applied_spec.as_deref());
     match kind {
         ActionKind::Approve => {
-            let waiting = matches!(phase, Phase::Waiting | Phase::WaitingPromotion)
+            let waiting = status.awaiting.is_some()
+                || matches!(phase, Phase::Waiting | Phase::WaitingPromotion)
                 || !closed_gates(&status).is_empty();
             if waiting {
                 Ok(())
@@ -246,14 +253,19 @@ pub fn precheck(kind: ActionKind, canary: &Canary) -> Result<(), String> {
                 ))
             }
         }
-        ActionKind::Abort | ActionKind::Pause | ActionKind::Promote => {
-            if analysing(phase) {
-                Ok(())
-            } else {
-                Err(format!("no revision is under analysis (phase {phase})"))
-            }
+        ActionKind::Pause if status.paused.is_some() => {
+            let by = status.paused.map(|p| p.by).unwrap_or_default();
+            Err(format!("already paused by {by}"))
         }
-        ActionKind::Resume => Ok(()),
+        ActionKind::Resume if status.paused.is_none() => Err("it is not paused".into()),
+        ActionKind::Pause | ActionKind::Resume => Ok(()),
+        ActionKind::Abort if analysing(phase) => Ok(()),
+        ActionKind::Promote if matches!(phase, Phase::Progressing | Phase::WaitingPromotion) => {
+            Ok(())
+        }
+        ActionKind::Abort | ActionKind::Promote => {
+            Err(format!("no revision is under analysis (phase {phase})"))
+        }
         ActionKind::Retry => {
             if phase == Phase::Failed {
                 Ok(())

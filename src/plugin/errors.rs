@@ -6,7 +6,9 @@
 pub enum PluginError {
     #[error("cannot connect: {0}")]
     Connect(String),
-    #[error("no Canary {name:?} in namespace {namespace:?} (kubectl serin get -n {namespace} lists them)")]
+    #[error(
+        "no Canary {name:?} in namespace {namespace:?} (kubectl serin get -n {namespace} lists them)"
+    )]
     NoCanary { name: String, namespace: String },
     #[error("nothing to {action} on {namespace}/{name}: {why}")]
     Nothing {

@@ -5,10 +5,10 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use futures::{StreamExt, stream};
+use futures::{Stream, StreamExt, future, stream};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 
 use super::errors::{PluginError, explain};
@@ -44,16 +44,18 @@ pub async fn get(
         return Ok(());
     }
     let (store, writer) = reflector::store();
-    let changes = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects()
-        .map(|_| ());
+    let changes = beats(
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer),
+        true,
+    );
     let draw = || {
         let items = store.state();
         let refs: Vec<&Canary> = items.iter().map(AsRef::as_ref).collect();
         render::table(&refs, all, chrono::Utc::now())
     };
-    redraw_loop(changes, &store, draw).await;
+    redraw_loop(changes, draw).await;
     Ok(())
 }
 
@@ -84,25 +86,27 @@ pub async fn status(
             .map(|l| l.items)
             .unwrap_or_default();
         let refs: Vec<&Event> = events.iter().collect();
-        print!("{}", render::status_page(&canary, &refs, chrono::Utc::now()));
+        print!(
+            "{}",
+            render::status_page(&canary, &refs, chrono::Utc::now())
+        );
         return Ok(());
     }
     let (canaries, writer) = reflector::store();
-    let canary_changes = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default().fields(&format!("metadata.name={name}"))),
-    )
-    .default_backoff()
-    .touched_objects()
-    .map(|_| ());
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let canary_changes = beats(
+        watcher(api, by_name).default_backoff().reflect(writer),
+        true,
+    );
     let (events, writer) = reflector::store();
-    let event_changes = reflector::reflector(
-        writer,
-        watcher(events_api, watcher::Config::default().fields(&about)),
-    )
-    .default_backoff()
-    .touched_objects()
-    .map(|_| ());
+    // The page waits for the Canary's watch only: events are evidence, and a person
+    // without `watch events` still gets the page.
+    let event_changes = beats(
+        watcher(events_api, watcher::Config::default().fields(&about))
+            .default_backoff()
+            .reflect(writer),
+        false,
+    );
     let changes = stream::select(canary_changes, event_changes);
     let draw = || {
         let list = events.state();
@@ -112,15 +116,43 @@ pub async fn status(
             None => format!("Canary {namespace}/{name} is gone.\n"),
         }
     };
-    redraw_loop(changes, &canaries, draw).await;
+    redraw_loop(changes, draw).await;
     Ok(())
 }
 
-/// Draws once the first list is in, then on every change and every second, until the
-/// watch ends (Ctrl-C). Off a terminal, prints a new frame only when the text changed.
-async fn redraw_loop<S>(changes: S, ready: &Store<Canary>, draw: impl Fn() -> String)
+/// What a watch says that matters for the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beat {
+    /// The first list (or a relist) is complete: the cache is whole.
+    Synced,
+    /// Something changed after that.
+    Changed,
+}
+
+/// The beats of a reflected watch; `gates` says whether the view waits for its list.
+fn beats<K, S>(events: S, gates: bool) -> impl Stream<Item = Beat> + Send
 where
-    S: futures::Stream<Item = ()> + Send,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+{
+    events.filter_map(move |e| {
+        future::ready(match e {
+            Ok(watcher::Event::InitDone) if gates => Some(Beat::Synced),
+            Ok(watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                Some(Beat::Changed)
+            }
+            // Pages of a list are drawn once it is whole; errors are retried with
+            // backoff by the watcher.
+            _ => None,
+        })
+    })
+}
+
+/// Draws once the first list is in, then on every change and (on a terminal) every
+/// second, until the watch ends (Ctrl-C). Off a terminal, prints a new frame only when
+/// the text changed.
+async fn redraw_loop<S>(changes: S, draw: impl Fn() -> String)
+where
+    S: Stream<Item = Beat> + Send,
 {
     let tty = std::io::stdout().is_terminal();
     let mut changes = std::pin::pin!(changes);
@@ -129,21 +161,20 @@ where
     let mut synced = false;
     loop {
         tokio::select! {
-            change = changes.next() => {
-                if change.is_none() {
-                    return;
-                }
-            }
+            beat = changes.next() => match beat {
+                None => return,
+                Some(Beat::Synced) => synced = true,
+                Some(Beat::Changed) => {}
+            },
             _ = tick.tick() => {
                 if !tty {
                     // Off a terminal only changes are worth a new frame.
-                    if !synced { synced = ready.wait_until_ready().await.is_ok(); }
                     continue;
                 }
             }
         }
         if !synced {
-            synced = ready.wait_until_ready().await.is_ok();
+            continue;
         }
         let frame = draw();
         if frame == last && !tty {

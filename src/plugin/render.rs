@@ -15,7 +15,14 @@ use crate::api::{Canary, Phase, Verdict};
 /// The `kubectl serin get` table; `namespaces` adds the NAMESPACE column (`-A`).
 pub fn table(canaries: &[&Canary], namespaces: bool, now: DateTime<Utc>) -> String {
     let mut head = vec![
-        "NAME", "PHASE", "STRATEGY", "TRAFFIC", "STEP", "NEXT", "FAILED", "LAST VERDICT",
+        "NAME",
+        "PHASE",
+        "STRATEGY",
+        "TRAFFIC",
+        "STEP",
+        "NEXT",
+        "FAILED",
+        "LAST VERDICT",
     ];
     if namespaces {
         head.insert(0, "NAMESPACE");
@@ -58,7 +65,10 @@ fn row(c: &Canary, now: DateTime<Utc>) -> Vec<String> {
 /// The phase, with what holds it (`Progressing (suspended)`).
 fn phase_words(c: &Canary) -> String {
     let phase = c.status.as_ref().map(|s| s.phase()).unwrap_or_default();
-    if c.spec.suspend && analysing(phase) {
+    let paused = c.status.as_ref().is_some_and(|s| s.paused.is_some());
+    if paused && analysing(phase) {
+        format!("{phase} (paused)")
+    } else if c.spec.suspend && analysing(phase) {
         format!("{phase} (suspended)")
     } else {
         phase.to_string()
@@ -134,15 +144,27 @@ pub fn status_page(c: &Canary, events: &[&Event], now: DateTime<Utc>) -> String 
     if p.threshold > 0 {
         let _ = writeln!(
             out,
-            "Checks:     {} failed of {} allowed before a rollback",
-            status.failed_checks,
-            p.threshold - 1
+            "Checks:     {} failed ({} roll back)",
+            status.failed_checks, p.threshold
+        );
+    }
+    if let Some(paused) = &status.paused {
+        let _ = writeln!(
+            out,
+            "Paused:     by {} {} ago{}: steps, promotion and rollback wait for `kubectl serin resume {name}`",
+            paused.by,
+            since(Some(paused.since), now),
+            paused
+                .reason
+                .as_ref()
+                .map(|r| format!(" ({r:?})"))
+                .unwrap_or_default()
         );
     }
     let _ = writeln!(out, "Next:       {}", next_words(c, &p, now));
     out.push('\n');
     steps_section(&mut out, c, &p, now);
-    gates_section(&mut out, c);
+    gates_section(&mut out, c, now);
     if let Some(e) = &status.metric_errors {
         let _ = writeln!(
             out,
@@ -161,10 +183,13 @@ fn next_words(c: &Canary, p: &Progress, now: DateTime<Utc>) -> String {
     let status = c.status.clone().unwrap_or_default();
     let name = c.metadata.name.clone().unwrap_or_default();
     let when = next_step(c, p, now);
-    if let Some(gate) = view::waiting_gate(&status) {
+    if status.paused.is_some() && analysing(status.phase()) {
         return format!(
-            "waits for its {gate} gate: `kubectl serin approve {name}` opens it"
+            "nothing while paused; after `kubectl serin resume {name}` the next step comes one interval later"
         );
+    }
+    if let Some(gate) = view::waiting_gate(&status) {
+        return format!("waits for its {gate} gate: `kubectl serin approve {name}` opens it");
     }
     match status.phase() {
         Phase::Progressing if c.spec.suspend => {
@@ -186,7 +211,9 @@ fn next_words(c: &Canary, p: &Progress, now: DateTime<Utc>) -> String {
             )
         }
         Phase::Waiting => {
-            format!("the analysis starts once confirm-rollout opens: `kubectl serin approve {name}`")
+            format!(
+                "the analysis starts once confirm-rollout opens: `kubectl serin approve {name}`"
+            )
         }
         Phase::WaitingPromotion => {
             format!("promotion once confirm-promotion opens: `kubectl serin approve {name}`")
@@ -262,17 +289,80 @@ fn checks(out: &mut String, metrics: &[crate::api::MetricStatus]) {
     }
 }
 
-fn gates_section(out: &mut String, c: &Canary) {
+fn gates_section(out: &mut String, c: &Canary, now: DateTime<Utc>) {
     let status = c.status.clone().unwrap_or_default();
-    let gates = closed_gates(&status);
-    if gates.is_empty() {
-        return;
+    let hooks = closed_gates(&status);
+    if status.awaiting.is_some() || !hooks.is_empty() {
+        out.push_str("Gates waiting:\n");
+        if let Some(a) = &status.awaiting {
+            let by = if a.manual {
+                "a person's approval"
+            } else {
+                "its webhook or a person's approval"
+            };
+            let why = if a.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.message)
+            };
+            let _ = writeln!(
+                out,
+                "  {} of revision {} for {}, waits for {by}{why}",
+                a.gate,
+                short(Some(&a.revision)),
+                since(Some(a.since), now)
+            );
+        }
+        for g in hooks {
+            if status
+                .awaiting
+                .as_ref()
+                .is_some_and(|a| a.gate == g.type_ && a.message == g.message)
+            {
+                continue;
+            }
+            let _ = writeln!(out, "  {} (webhook {}): {}", g.type_, g.name, g.message);
+        }
+        out.push('\n');
     }
-    out.push_str("Gates waiting:\n");
-    for g in gates {
-        let _ = writeln!(out, "  {} ({}): {}", g.type_, g.name, g.message);
+    if !status.approvals.is_empty() {
+        out.push_str("Approved:\n");
+        for a in &status.approvals {
+            let _ = writeln!(
+                out,
+                "  {} of revision {} by {} {} ago{}",
+                a.gate,
+                short(Some(&a.revision)),
+                a.by,
+                since(Some(a.at), now),
+                a.reason
+                    .as_ref()
+                    .map(|r| format!(": {r:?}"))
+                    .unwrap_or_default()
+            );
+        }
+        out.push('\n');
     }
-    out.push('\n');
+    if !status.actions.is_empty() {
+        out.push_str("Actions:\n");
+        let recent = &status.actions[status.actions.len().saturating_sub(5)..];
+        for a in recent {
+            let _ = writeln!(
+                out,
+                "  {:>5}  {:<8} by {}{}: {:?}, {}",
+                since(Some(a.at), now),
+                a.action.as_str(),
+                a.by,
+                a.reason
+                    .as_ref()
+                    .map(|r| format!(" ({r:?})"))
+                    .unwrap_or_default(),
+                a.outcome,
+                a.message
+            );
+        }
+        out.push('\n');
+    }
 }
 
 fn events_section(out: &mut String, events: &[&Event], now: DateTime<Utc>) {

@@ -127,9 +127,24 @@ fn event(reason: &str, message: &str, secs_ago: i64, type_: &str) -> Event {
 fn status_of_a_progressing_canary() {
     let c = progressing();
     let events = [
-        event("Advance", "Advance podinfo.shop canary weight 40", 80, "Normal"),
-        event("NewRevision", "New revision detected! Scaling up podinfo.shop", 95, "Normal"),
-        event("Halt", "Halt podinfo.shop advancement request duration 612ms > 500ms", 20, "Warning"),
+        event(
+            "Advance",
+            "Advance podinfo.shop canary weight 40",
+            80,
+            "Normal",
+        ),
+        event(
+            "NewRevision",
+            "New revision detected! Scaling up podinfo.shop",
+            95,
+            "Normal",
+        ),
+        event(
+            "Halt",
+            "Halt podinfo.shop advancement request duration 612ms > 500ms",
+            20,
+            "Warning",
+        ),
     ];
     let refs: Vec<&Event> = events.iter().collect();
     let got = status_page(&c, &refs, now());
@@ -137,7 +152,7 @@ fn status_of_a_progressing_canary() {
 Canary:     shop/podinfo (Deployment podinfo, canary strategy, a step every 60s)
 Phase:      Progressing for 95s, 40% traffic to the canary
 Revision:   5f7c9a8d6b under analysis, 7d6b4c2100 promoted
-Checks:     1 failed of 2 allowed before a rollback
+Checks:     1 failed (3 roll back)
 Next:       step 3 (60% traffic) in 40s, if the checks pass (2 more failed checks roll back)
 
 Steps:
@@ -165,7 +180,7 @@ fn status_of_a_canary_at_its_gate() {
 Canary:     web/frontend (Deployment frontend, canary strategy, a step every 60s)
 Phase:      WaitingPromotion for 30s, 60% traffic to the canary
 Revision:   aa11bb22cc under analysis, 99ff88ee77 promoted
-Checks:     0 failed of 2 allowed before a rollback
+Checks:     0 failed (3 roll back)
 Next:       waits for its confirm-promotion gate: `kubectl serin approve frontend` opens it
 
 Steps:
@@ -176,7 +191,7 @@ Steps:
   [ ]    promote
 
 Gates waiting:
-  confirm-promotion (manual): HTTP 403: Forbidden
+  confirm-promotion (webhook manual): HTTP 403: Forbidden
 
 ";
     assert_eq!(got, want, "\n{got}");
@@ -215,7 +230,10 @@ fn an_action_names_the_revision_the_person_saw() {
         wait: None,
     };
     let a = build(&req, &waiting_promotion(), "alice@example.com");
-    assert_eq!(a.metadata.generate_name.as_deref(), Some("frontend-approve-"));
+    assert_eq!(
+        a.metadata.generate_name.as_deref(),
+        Some("frontend-approve-")
+    );
     assert_eq!(a.spec.revision.as_deref(), Some("aa11bb22cc33"));
     assert_eq!(a.spec.requested_by, "alice@example.com");
     assert_eq!(a.spec.skip_analysis, None);
@@ -223,5 +241,84 @@ fn an_action_names_the_revision_the_person_saw() {
         kind: ActionKind::Pause,
         ..req
     };
-    assert_eq!(build(&pause, &waiting_promotion(), "alice").spec.revision, None);
+    assert_eq!(
+        build(&pause, &waiting_promotion(), "alice").spec.revision,
+        None
+    );
+}
+
+fn paused_at_a_manual_gate() -> Canary {
+    let mut analysis = weighted();
+    analysis["manualApproval"] = json!(["confirm-traffic-increase"]);
+    canary(
+        "shop",
+        "podinfo",
+        analysis,
+        json!({
+            "phase": "Progressing", "canaryWeight": 20, "failedChecks": 0,
+            "lastAppliedSpec": "5f7c9a8d6b4411", "lastPromotedSpec": "7d6b4c2100aa",
+            "lastTransitionTime": at(300), "stepStartedAt": at(200),
+            "paused": {"by": "bob@example.com", "reason": "incident 42", "since": at(60),
+                       "action": "u2"},
+            "awaiting": {"gate": "confirm-traffic-increase", "revision": "5f7c9a8d6b4411",
+                         "manual": true, "since": at(150)},
+            "approvals": [{"gate": "confirm-rollout", "revision": "5f7c9a8d6b4411",
+                           "by": "alice@example.com", "reason": "checked dashboards",
+                           "at": at(290), "action": "u1"}],
+            "actions": [
+                {"uid": "u1", "name": "podinfo-approve-x1", "action": "approve",
+                 "by": "alice@example.com", "reason": "checked dashboards",
+                 "revision": "5f7c9a8d6b4411", "outcome": "Applied",
+                 "message": "opened confirm-rollout", "at": at(290)},
+                {"uid": "u2", "name": "podinfo-pause-x2", "action": "pause",
+                 "by": "bob@example.com", "reason": "incident 42", "outcome": "Applied",
+                 "message": "paused at 20%", "at": at(60)}
+            ]
+        }),
+    )
+}
+
+#[test]
+fn a_paused_canary_at_a_manual_gate() {
+    let c = paused_at_a_manual_gate();
+    let row = table(&[&c], false, now());
+    assert!(row.contains("Progressing (paused)"), "{row}");
+    assert!(row.contains("paused by bob@example.com"), "{row}");
+    let got = status_page(&c, &[], now());
+    let want = "\
+Canary:     shop/podinfo (Deployment podinfo, canary strategy, a step every 60s)
+Phase:      Progressing (paused) for 5m, 20% traffic to the canary
+Revision:   5f7c9a8d6b under analysis, 7d6b4c2100 promoted
+Checks:     0 failed (3 roll back)
+Paused:     by bob@example.com 60s ago (\"incident 42\"): steps, promotion and rollback wait for `kubectl serin resume podinfo`
+Next:       nothing while paused; after `kubectl serin resume podinfo` the next step comes one interval later
+
+Steps:
+  [>] 1  20%
+  [ ] 2  40%
+  [ ] 3  60%
+  [ ]    promote
+
+Gates waiting:
+  confirm-traffic-increase of revision 5f7c9a8d6b for 2m30s, waits for a person's approval
+
+Approved:
+  confirm-rollout of revision 5f7c9a8d6b by alice@example.com 4m50s ago: \"checked dashboards\"
+
+Actions:
+  4m50s  approve  by alice@example.com (\"checked dashboards\"): Applied, opened confirm-rollout
+    60s  pause    by bob@example.com (\"incident 42\"): Applied, paused at 20%
+
+";
+    assert_eq!(got, want, "\n{got}");
+    assert!(precheck(ActionKind::Approve, &c).is_ok());
+    assert_eq!(
+        precheck(ActionKind::Pause, &c).unwrap_err(),
+        "already paused by bob@example.com"
+    );
+    assert!(precheck(ActionKind::Resume, &c).is_ok());
+    assert_eq!(
+        precheck(ActionKind::Resume, &progressing()).unwrap_err(),
+        "it is not paused"
+    );
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::api::{Canary, CanaryStatus, MetricStatus, Phase, Verdict, WebhookStatus};
-use crate::decide::{Settings, StrategyKind};
 use crate::decide::strategy::label_of;
+use crate::decide::{Settings, StrategyKind};
 
 /// How far a run has come: its strategy, traffic and step.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,11 +59,16 @@ pub fn progress(canary: &Canary) -> Progress {
                 settings.steps.clone(),
             )
         }
-        StrategyKind::AbTesting { iterations, .. } | StrategyKind::BlueGreen { iterations, .. } => (
-            format!("iteration {}", status.iterations),
-            (status.iterations.max(0) as usize, (*iterations).max(0) as usize),
-            Vec::new(),
-        ),
+        StrategyKind::AbTesting { iterations, .. } | StrategyKind::BlueGreen { iterations, .. } => {
+            (
+                format!("iteration {}", status.iterations),
+                (
+                    status.iterations.max(0) as usize,
+                    (*iterations).max(0) as usize,
+                ),
+                Vec::new(),
+            )
+        }
     };
     let step = match status.phase() {
         // The analysis is over: every step was passed.
@@ -93,6 +98,9 @@ pub fn analysing(phase: Phase) -> bool {
 /// When the next step is due, in words: `in 2s`, `due now`, or why none is coming.
 pub fn next_step(canary: &Canary, progress: &Progress, now: DateTime<Utc>) -> String {
     let status = canary.status.clone().unwrap_or_default();
+    if let Some(p) = &status.paused {
+        return format!("paused by {}", p.by);
+    }
     if let Some(gate) = waiting_gate(&status) {
         return format!("awaits {gate}");
     }
@@ -118,9 +126,14 @@ pub fn next_step(canary: &Canary, progress: &Progress, now: DateTime<Utc>) -> St
     }
 }
 
-/// A closed gate of the revision under analysis, by hook type (`confirm-promotion`).
+/// The gate the run holds at (`confirm-promotion`): serin's record of it, else a gate
+/// webhook of the revision under analysis that said no.
 pub fn waiting_gate(status: &CanaryStatus) -> Option<String> {
-    closed_gates(status).first().map(|w| w.type_.clone())
+    status
+        .awaiting
+        .as_ref()
+        .map(|a| a.gate.clone())
+        .or_else(|| closed_gates(status).first().map(|w| w.type_.clone()))
 }
 
 /// The gate hooks of the current revision that said no at their last call.

@@ -208,7 +208,11 @@ mod tests {
         let h = headers(&[("impersonate-user", "system:serviceaccount:shop:deployer")]);
         assert_eq!(
             caller(&h).unwrap()["groups"],
-            json!(["system:serviceaccounts", "system:serviceaccounts:shop", "system:authenticated"])
+            json!([
+                "system:serviceaccounts",
+                "system:serviceaccounts:shop",
+                "system:authenticated"
+            ])
         );
     }
 
@@ -220,7 +224,10 @@ mod tests {
 
     #[test]
     fn other_kinds_are_refused() {
-        assert!(check_type(&json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview"})).is_err());
+        assert!(
+            check_type(&json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview"}))
+                .is_err()
+        );
         assert!(check_type(&json!({"apiVersion": "v1", "kind": "SelfSubjectReview"})).is_err());
         assert!(check_type(&json!({})).is_ok());
         assert!(check_type(&json!([])).is_err());

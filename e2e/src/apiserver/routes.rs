@@ -64,7 +64,8 @@ pub async fn handle(
         }
         ["api", "v1", rest @ ..] => resource(&srv, "", "v1", rest, req, &path).await,
         ["apis", reviews::GROUP, reviews::VERSION, rest @ ..] => {
-            srv.counters.count(verb_of(&req.method, false, false), reviews::PLURAL);
+            srv.counters
+                .count(verb_of(&req.method, false, false), reviews::PLURAL);
             if srv.faults.should_fail("create") {
                 return error_response(&ApiError::internal(
                     "an error injected by the sandbox's fault switches",

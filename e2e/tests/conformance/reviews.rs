@@ -58,14 +58,24 @@ async fn self_subject_review_is_create_only() -> Result<()> {
         get.text
     );
     let named = raw::get(&client, &format!("{PATH}/me"), None).await?;
-    ensure!(named.status == 404, "GET a name: {} {}", named.status, named.text);
+    ensure!(
+        named.status == 404,
+        "GET a name: {} {}",
+        named.status,
+        named.text
+    );
     let wrong = raw::post(
         &client,
         PATH,
         &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview"}),
     )
     .await?;
-    ensure!(wrong.status == 400, "another kind: {} {}", wrong.status, wrong.text);
+    ensure!(
+        wrong.status == 400,
+        "another kind: {} {}",
+        wrong.status,
+        wrong.text
+    );
     Ok(())
 }
 
@@ -74,8 +84,11 @@ async fn self_subject_review_in_discovery() -> Result<()> {
     let client = client().await?;
     let groups = client.list_api_groups().await?;
     ensure!(
-        groups.groups.iter().any(|g| g.name == "authentication.k8s.io"
-            && g.versions.iter().any(|v| v.version == "v1")),
+        groups
+            .groups
+            .iter()
+            .any(|g| g.name == "authentication.k8s.io"
+                && g.versions.iter().any(|v| v.version == "v1")),
         "authentication.k8s.io/v1 not in /apis"
     );
     let list = client
@@ -113,7 +126,13 @@ async fn kubectl_auth_whoami_with_impersonation() -> Result<()> {
         user["groups"] == json!(["sre", "system:authenticated"]),
         "{out}"
     );
-    let plain = kubectl::ok(&["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]).await?;
+    let plain = kubectl::ok(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ])
+    .await?;
     ensure!(!plain.trim().is_empty(), "no user name: {plain:?}");
     Ok(())
 }
