@@ -225,7 +225,7 @@ pub fn age(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..=119 => format!("{s}s"),
-        120..=3599 if s % 60 == 0 => format!("{}m", s / 60),
+        120..=3599 if s.is_multiple_of(60) => format!("{}m", s / 60),
         120..=3599 => format!("{}m{}s", s / 60, s % 60),
         3600..=86_399 if (s % 3600) / 60 == 0 => format!("{}h", s / 3600),
         3600..=86_399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
