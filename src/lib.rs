@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod judge;
 pub mod leadership;
 pub mod metrics;
+pub mod plugin;
 pub mod rbac;
 pub mod revision;
 pub mod router;

@@ -36,6 +36,18 @@ const BEFORE_ROUTERS: &[Rule] = &[
         resources: &["canaries/status"],
         verbs: &["update", "patch"],
     },
+    // CanaryActions: watched (twice: the Canaries' wake-ups and the actions' own
+    // lifecycle), their outcome patched into status, deleted once decided and read.
+    Rule {
+        api_groups: &["serin.dev"],
+        resources: &["canaryactions"],
+        verbs: &["get", "list", "watch", "delete"],
+    },
+    Rule {
+        api_groups: &["serin.dev"],
+        resources: &["canaryactions/status"],
+        verbs: &["patch"],
+    },
     Rule {
         api_groups: &["serin.dev"],
         resources: &["metrictemplates"],

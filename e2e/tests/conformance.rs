@@ -27,6 +27,7 @@ mod conformance {
     mod lists;
     mod patches;
     mod refusals;
+    mod reviews;
     mod sandbox;
     mod semantics;
     mod tables;

@@ -3,6 +3,7 @@
 //! Each scenario has its own namespace and its own serin process scoped to it.
 
 mod scenarios {
+    mod actions;
     mod alerts;
     mod hooks;
 }

@@ -42,7 +42,9 @@ pub const DEFAULT_METRIC_INTERVAL: &str = "1m";
     printcolumn = r#"{"name":"MaxWeight","type":"string","jsonPath":".spec.analysis.maxWeight","priority":1}"#,
     printcolumn = r#"{"name":"Iterations","type":"integer","jsonPath":".status.iterations","priority":1}"#,
     printcolumn = r#"{"name":"Mirror","type":"boolean","jsonPath":".spec.analysis.mirror","priority":1}"#,
-    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.lastFailedCheck","priority":1}"#
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.lastFailedCheck","priority":1}"#,
+    printcolumn = r#"{"name":"Awaiting","type":"string","jsonPath":".status.awaiting.gate","priority":1}"#,
+    printcolumn = r#"{"name":"PausedBy","type":"string","jsonPath":".status.paused.by","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.service.name) || size(self.targetRef.name) <= 55 && self.targetRef.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message("targetRef.name also names the Services and the VirtualService, so it must be a DNS-1035 label (lower case letters, digits and '-', starting with a letter) of at most 55 characters, leaving room for -primary and -canary; otherwise set service.name"))]
@@ -323,6 +325,12 @@ pub struct CanaryAnalysis {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub alerts: Vec<CanaryAlert>,
+    /// serin: gates that wait for a person's approval (`kubectl serin approve`, a
+    /// CanaryAction) without any webhook: `confirm-rollout`, `confirm-traffic-increase`,
+    /// `confirm-promotion`. Each is opened per revision (per step for a traffic increase).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 3))]
+    pub manual_approval: Vec<super::ManualGate>,
 }
 
 /// One metric check.

@@ -14,6 +14,7 @@
 //! `status.lastAppliedSpec` the person saw): an approval of revision A never opens the gate
 //! of revision B. The spec is immutable once created.
 
+use chrono::{DateTime, Utc};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -123,4 +124,129 @@ pub enum ActionOutcome {
     Applied,
     /// serin did not (wrong revision, nothing to approve, no such Canary, ...).
     Refused,
+}
+
+/// Most actions kept in a Canary's `status.actions`: enough for `kubectl serin status` to
+/// show the recent history and for serin to recognise an action it already decided (an
+/// action is deleted soon after it is decided, long before ten newer ones arrive).
+pub const ACTIONS_KEPT: usize = 10;
+
+/// A Canary's rollout frozen by a person (`kubectl serin pause`): no step, no promotion,
+/// no rollback until resumed. Kept in status, so it holds across restarts of serin.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseStatus {
+    /// Who paused (the action's `requestedBy`).
+    #[schemars(length(max = 253))]
+    pub by: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+    /// When serin applied the pause.
+    pub since: DateTime<Utc>,
+    /// The uid of the CanaryAction that paused.
+    #[schemars(length(max = 64))]
+    pub action: String,
+}
+
+/// A gate the run holds at, waiting for a person (or its webhook) to open it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateStatus {
+    /// `confirm-rollout`, `confirm-traffic-increase` or `confirm-promotion`.
+    #[schemars(length(max = 64))]
+    pub gate: String,
+    /// The revision the gate belongs to: an approval must name this revision.
+    #[schemars(length(max = 64))]
+    pub revision: String,
+    /// Whether it waits for serin's own approval (`analysis.manualApproval`) rather than
+    /// for a webhook only.
+    #[serde(default)]
+    pub manual: bool,
+    /// Why it is closed, e.g. the webhook's answer.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub message: String,
+    /// Since when the run holds at it.
+    pub since: DateTime<Utc>,
+}
+
+/// A gate opened by a person for one revision.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalStatus {
+    /// The gate opened.
+    #[schemars(length(max = 64))]
+    pub gate: String,
+    /// The revision it was opened for; it opens nothing for any other.
+    #[schemars(length(max = 64))]
+    pub revision: String,
+    /// Who approved.
+    #[schemars(length(max = 253))]
+    pub by: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+    /// When serin applied it.
+    pub at: DateTime<Utc>,
+    /// The uid of the CanaryAction.
+    #[schemars(length(max = 64))]
+    pub action: String,
+}
+
+/// One CanaryAction serin decided on: who asked what, when, why, and what became of it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRecord {
+    /// The CanaryAction's uid: an action whose uid is here is never applied again.
+    #[schemars(length(max = 64))]
+    pub uid: String,
+    /// The CanaryAction's name.
+    #[schemars(length(max = 253))]
+    pub name: String,
+    /// What was asked.
+    pub action: ActionKind,
+    /// Who asked.
+    #[schemars(length(max = 253))]
+    pub by: String,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+    /// The revision it was meant for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub revision: Option<String>,
+    /// Applied or refused.
+    pub outcome: ActionOutcome,
+    /// What serin did, or why it refused.
+    #[schemars(length(max = 1024))]
+    pub message: String,
+    /// When serin decided.
+    pub at: DateTime<Utc>,
+}
+
+/// A gate serin keeps closed until a person approves it (`analysis.manualApproval`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManualGate {
+    /// Before a new revision is scaled up.
+    ConfirmRollout,
+    /// Before each weight increase.
+    ConfirmTrafficIncrease,
+    /// Before promotion.
+    ConfirmPromotion,
+}
+
+impl ManualGate {
+    /// The gate's name, as the webhook type of the same gate.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManualGate::ConfirmRollout => "confirm-rollout",
+            ManualGate::ConfirmTrafficIncrease => "confirm-traffic-increase",
+            ManualGate::ConfirmPromotion => "confirm-promotion",
+        }
+    }
 }

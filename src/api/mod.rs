@@ -41,7 +41,8 @@ pub use alert_provider::{
 pub use autoscaler::{AutoscalerKind, AutoscalerRef, ScalerReplicas};
 pub use canary::*;
 pub use canary_action::{
-    ActionKind, ActionOutcome, CanaryAction, CanaryActionSpec, CanaryActionStatus,
+    ACTIONS_KEPT, ActionKind, ActionOutcome, ActionRecord, ApprovalStatus, CanaryAction,
+    CanaryActionSpec, CanaryActionStatus, GateStatus, ManualGate, PauseStatus,
 };
 pub use duration::{DurationError, parse_duration};
 pub use event_log::{EventLog, MAX_UNPUBLISHED, RecordedEvent};

@@ -132,6 +132,21 @@ pub struct CanaryStatus {
     /// judges' counters and e-values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<super::EvidenceStatus>,
+    /// serin: the run is paused by a person (`kubectl serin pause`) and holds its step
+    /// until resumed; absent otherwise. `spec.suspend` is left to Git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<super::PauseStatus>,
+    /// serin: the gate the run holds at, waiting for an approval; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<super::GateStatus>,
+    /// serin: the gates people opened for the current revision (`kubectl serin approve`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub approvals: Vec<super::ApprovalStatus>,
+    /// serin: the last CanaryActions decided on, oldest first (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub actions: Vec<super::ActionRecord>,
 }
 
 /// Last call of one webhook.

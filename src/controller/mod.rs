@@ -7,6 +7,7 @@
 //! exact time the next step or deadline is due does the rest. Nothing polls. A Canary that
 //! cannot be decoded is reported by [`invalid`] and skipped.
 
+mod actions;
 mod alerts;
 mod autoscaling;
 mod converge;
@@ -39,7 +40,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tracing::{Instrument, info_span, warn};
 
-use crate::api::{Canary, MetricTemplate};
+use crate::api::{Canary, CanaryAction, MetricTemplate};
 use crate::decide::{self, Identity, Next, Provider, Settings};
 use crate::metrics::MetricsSource;
 use crate::router::{self, Router};
@@ -96,6 +97,8 @@ pub struct Ctx {
     /// `autoscalerRef` (the latter stays empty without KEDA's CRD).
     pub hpas: Store<DynamicObject>,
     pub scaled_objects: Store<DynamicObject>,
+    /// CanaryActions: each wakes the Canary it names, whose reconcile decides it.
+    pub actions: Store<CanaryAction>,
 }
 
 fn key(canary: &Canary) -> String {
@@ -171,6 +174,7 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     let unsupported = decide::unsupported_fields(&canary.spec, provider);
     let status = canary.status.clone().unwrap_or_default();
     let mut obs = snap.observation(observe::ReadyThresholds::of(&canary.spec));
+    obs.actions = actions::pending(canary, ctx);
     let decide_now = |obs: &decide::Observation| {
         decide::decide(
             &who,
@@ -197,6 +201,7 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
         }
     }
     let events_out = record::record(canary, ctx, &decision).await?;
+    actions::report(canary, ctx, &decision).await;
     ctx.telemetry.observe_canary(canary, &decision.status);
     if let (Some(plan), Some(router)) = (&decision.plan, router) {
         converge::converge(canary, ctx, plan, router, &snap).await?;

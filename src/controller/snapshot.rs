@@ -83,6 +83,7 @@ impl Snapshot {
                 .target
                 .as_deref()
                 .and_then(crate::build::selector_problem),
+            actions: Vec::new(),
         }
     }
 

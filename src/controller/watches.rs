@@ -22,7 +22,7 @@ use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
 use super::{Backoff, Config, Ctx, error_policy, pending, reconcile_guarded};
-use crate::api::{AutoscalerKind, Canary, MetricTemplate};
+use crate::api::{AutoscalerKind, Canary, CanaryAction, MetricTemplate};
 use crate::autoscaling::resource;
 use crate::metrics::MetricsSource;
 use crate::router;
@@ -42,6 +42,7 @@ pub struct Watches {
     templates: Touched<MetricTemplate>,
     hpas: Touched<DynamicObject>,
     scaled_objects: Touched<DynamicObject>,
+    actions: Touched<CanaryAction>,
     /// Waited for only when KEDA's CRD exists (see [`run`]).
     scaled_objects_ready: Ready,
     ready: Vec<Ready>,
@@ -174,9 +175,15 @@ pub fn start_with(
         .default_backoff()
         .touched_objects()
         .boxed();
+    let (actions, act_writer) = reflector::store();
+    let act_stream = reflector::reflector(act_writer, watcher(api(&client, &ns), wc()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
     let mut caches = vec![
         cache_ready("deployments", &deployments),
         cache_ready("services", &services),
+        cache_ready("canaryactions", &actions),
     ];
     let mut routing = Vec::new();
     let mut routing_streams = Vec::new();
@@ -216,6 +223,7 @@ pub fn start_with(
         templates,
         hpas,
         scaled_objects,
+        actions,
         config,
     });
     let watches = Watches {
@@ -225,6 +233,7 @@ pub fn start_with(
         templates: tpl_stream,
         hpas: hpa_stream,
         scaled_objects: so_stream,
+        actions: act_stream,
         scaled_objects_ready,
         ready: caches,
     };
@@ -240,6 +249,7 @@ impl Watches {
         tokio::spawn(self.templates.for_each(|_| async {}));
         tokio::spawn(self.hpas.for_each(|_| async {}));
         tokio::spawn(self.scaled_objects.for_each(|_| async {}));
+        tokio::spawn(self.actions.for_each(|_| async {}));
         for (_, s) in self.routing {
             tokio::spawn(s.for_each(|_| async {}));
         }
@@ -297,7 +307,16 @@ pub async fn run(
                 .map(|g| ObjectRef::from_obj(g.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .owns_stream(watches.services);
+        .owns_stream(watches.services)
+        .watches_stream(watches.actions, |a: CanaryAction| {
+            // An undecided action wakes the Canary it names; a decided one is left to
+            // the actions' lifecycle (super::actions::run).
+            let ns = a.namespace().unwrap_or_default();
+            let undecided = a.status.as_ref().and_then(|s| s.outcome).is_none();
+            undecided
+                .then(|| ObjectRef::new(&a.spec.canary).within(&ns))
+                .into_iter()
+        });
     let hpa_canaries = canaries.clone();
     controller = controller.watches_stream_with(
         watches.hpas,
@@ -319,7 +338,8 @@ pub async fn run(
     for (ar, stream) in watches.routing {
         controller = controller.owns_stream_with(stream, ar);
     }
-    controller
+    let lifecycle = super::actions::run(api(&client, &ns), canaries.clone(), ctx.clone());
+    let main = controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile_guarded, error_policy, ctx)
         .for_each(|r| async move {
@@ -328,8 +348,12 @@ pub async fn run(
             if let Err(kube::runtime::controller::Error::QueueError(e)) = r {
                 warn!(error = %e, "watch failed");
             }
-        })
-        .await;
+        });
+    // The actions' lifecycle ends with the main controller (at shutdown).
+    tokio::select! {
+        _ = main => {}
+        _ = lifecycle => {}
+    }
 }
 
 /// Marks serin synced (and ready) once every cache has its first list, and says which

@@ -41,6 +41,9 @@ impl Step<'_> {
     /// Whether hooks of type `t` must be called for `revision` (some exist and, for a
     /// type that holds per revision, not all passed yet).
     pub(super) fn needs(&self, settings: &Settings, t: HookType, revision: &str) -> bool {
+        if self.approved(t, revision) {
+            return false; // a person opened it: its webhooks are not asked any more
+        }
         let mut hooks = settings.webhooks.iter().filter(|h| h.type_ == t).peekable();
         hooks.peek().is_some()
             && !(sticky(t) && hooks.all(|h| self.recorded_pass(&h.name, t, revision)))
@@ -61,6 +64,12 @@ impl Step<'_> {
         t: HookType,
         revision: &str,
     ) -> Gate {
+        if self.approved(t, revision) {
+            return Gate::Open;
+        }
+        if let Some(why) = manual_gate(settings, t, &self.who.name) {
+            return Gate::Closed(why);
+        }
         if !self.needs(settings, t, revision) {
             return Gate::Open;
         }
@@ -191,10 +200,11 @@ impl Step<'_> {
     pub(super) fn hold(
         &mut self,
         settings: &Settings,
-        phase: Phase,
+        (phase, gate, revision): (Phase, HookType, &str),
         what: &str,
         why: &str,
     ) -> Next {
+        self.await_gate(settings, gate, revision, why);
         self.normal(
             reasons::WAITING,
             format!("Halt {} advancement {what}: {why}", self.who.canary()),
@@ -203,6 +213,21 @@ impl Step<'_> {
         self.status.step_started_at = Some(self.now);
         Next::At(self.now + settings.interval)
     }
+}
+
+/// Why a gate serin keeps closed for a person (`analysis.manualApproval`) is closed, or
+/// None when the spec does not ask for one at `t`.
+fn manual_gate(settings: &Settings, t: HookType, canary: &str) -> Option<String> {
+    settings
+        .manual_approval
+        .iter()
+        .any(|g| g.as_str() == t.as_str())
+        .then(|| {
+            format!(
+                "{} waits for a manual approval (kubectl serin approve {canary})",
+                t.as_str()
+            )
+        })
 }
 
 /// The hook types a due analysis step asks for, besides the metrics.

@@ -14,6 +14,7 @@
 //! [`inputs`] (what a step asks to be gathered: metrics now) and [`verdict`] (judging
 //! measurements). It imports nothing from `controller`, `router` or `metrics`.
 
+mod actions;
 mod affinity;
 mod clock;
 mod errored;
@@ -38,6 +39,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{CanaryStatus, Phase, conditions, reasons};
 use crate::build::PRIMARY_SUFFIX;
+pub use actions::{ActionResult, PendingAction, action_reasons};
 pub use errored::MetricErrorPolicy;
 pub use inputs::{HookCall, HookSet, Inputs, Measurement, Request};
 pub use plan::Plan;
@@ -84,6 +86,8 @@ pub struct Observation {
     /// Why the target cannot be managed (e.g. a selector without matchLabels); the
     /// Canary is then refused with `Valid=False` and nothing is written.
     pub target_problem: Option<String>,
+    /// The Canary's CanaryActions not decided yet, oldest first.
+    pub actions: Vec<PendingAction>,
 }
 
 /// Who the Canary is, for messages.
@@ -135,6 +139,8 @@ pub struct Decision {
     /// What the managed objects should look like; None when serin must leave them alone
     /// (suspended, invalid spec, no target).
     pub plan: Option<Plan>,
+    /// What became of each pending action, to be written to the action.
+    pub actions: Vec<ActionResult>,
 }
 
 /// Decides what comes next. `settings` is the spec's analysis settings, or why they are
@@ -154,25 +160,32 @@ pub fn decide(
         Ok(s) => s,
         Err(e) => {
             d.invalid(reasons::INVALID_SPEC, &e.to_string());
+            d.refuse_actions(&obs.actions, &format!("the Canary's spec is invalid: {e}"));
             return d.finish(Next::Idle);
         }
     };
     if suspended {
+        let why = "the Canary is suspended (spec.suspend is true)";
+        d.refuse_actions(&obs.actions, why);
         return d.finish(Next::Idle);
     }
     let Some(target) = &obs.target else {
         if gone::in_run(status.phase()) {
+            let msg = format!("target Deployment {} not found", who.target());
+            d.refuse_actions(&obs.actions, &msg);
             let plan = d.target_gone(settings);
             let mut decision = d.finish(Next::Idle);
             decision.plan = Some(plan);
             return decision;
         }
         let msg = format!("target Deployment {} not found", who.target());
+        d.refuse_actions(&obs.actions, &msg);
         d.invalid(reasons::TARGET_NOT_FOUND, &msg);
         return d.finish(Next::Idle);
     };
     if let Some(why) = &obs.target_problem {
         let msg = format!("target Deployment {}: {why}", who.target());
+        d.refuse_actions(&obs.actions, &msg);
         d.invalid(reasons::INVALID_TARGET, &msg);
         return d.finish(Next::Idle);
     }
@@ -181,7 +194,11 @@ pub fn decide(
         Some(why) => d.invalid(reasons::AUTOSCALER_NOT_FOUND, why),
         None => d.status.remove_condition(conditions::VALID),
     }
-    let next = match status.phase() {
+    d.apply_actions(settings, target, &obs.actions);
+    // A paused run holds everything (steps, deadlines, promotion) where it stands; the
+    // plan below keeps the objects as the status says.
+    let next = match d.status.phase() {
+        _ if d.status.paused.is_some() => Next::Idle,
         Phase::Initializing => d.initializing(settings, obs.primary.as_ref()),
         Phase::Initialized | Phase::Succeeded | Phase::Failed | Phase::Waiting => {
             d.idle(settings, target, obs)
@@ -191,6 +208,12 @@ pub fn decide(
         Phase::Finalising => d.finalising(settings, target),
         Phase::Terminating | Phase::Terminated => Next::Idle,
     };
+    if !matches!(
+        d.status.phase(),
+        Phase::Waiting | Phase::Progressing | Phase::WaitingPromotion
+    ) {
+        d.status.awaiting = None;
+    }
     let plan = plan::plan(
         &d.status,
         &settings.strategy(),
@@ -208,6 +231,7 @@ struct Step<'a> {
     status: CanaryStatus,
     events: Vec<Note>,
     now: DateTime<Utc>,
+    action_results: Vec<ActionResult>,
 }
 
 impl<'a> Step<'a> {
@@ -219,6 +243,7 @@ impl<'a> Step<'a> {
             status,
             events: Vec::new(),
             now,
+            action_results: Vec::new(),
         }
     }
 
@@ -228,6 +253,7 @@ impl<'a> Step<'a> {
             events: self.events,
             next,
             plan: None,
+            actions: self.action_results,
         }
     }
 

@@ -15,6 +15,7 @@ pub(crate) fn keeps_canary(status: &CanaryStatus) -> bool {
 
 impl Step<'_> {
     pub(super) fn promote(&mut self) -> Next {
+        self.step_moved();
         self.set_phase(Phase::Promoting);
         self.status.step_started_at = Some(self.now);
         self.status.waiting_since = Some(self.now);

@@ -94,7 +94,12 @@ impl Step<'_> {
                     Phase::Waiting,
                     "Canary is waiting for approval",
                 );
-                return self.hold(settings, Phase::Waiting, "waiting for approval", &why);
+                let at = (
+                    Phase::Waiting,
+                    HookType::ConfirmRollout,
+                    target.revision.as_str(),
+                );
+                return self.hold(settings, at, "waiting for approval", &why);
             }
         }
         self.start_run(target);
@@ -146,7 +151,7 @@ impl Step<'_> {
         Next::Idle
     }
 
-    fn start_run(&mut self, target: &Workload) {
+    pub(super) fn start_run(&mut self, target: &Workload) {
         self.set_phase(Phase::Progressing);
         self.status.canary_weight = 0;
         self.status.failed_checks = 0;
@@ -160,6 +165,10 @@ impl Step<'_> {
         self.keep_hooks_of(&target.revision);
         self.status.metric_errors = None;
         self.status.evidence = None;
+        self.status
+            .approvals
+            .retain(|a| a.revision == target.revision);
+        self.step_moved();
     }
 
     pub(super) fn progressing(
@@ -284,14 +293,14 @@ impl Step<'_> {
                 );
                 self.hold(
                     settings,
-                    Phase::WaitingPromotion,
+                    (Phase::WaitingPromotion, gate, revision),
                     "waiting for promotion approval",
                     &why,
                 )
             }
             Gate::Closed(why) => self.hold(
                 settings,
-                Phase::Progressing,
+                (Phase::Progressing, gate, revision),
                 "waiting for traffic increase approval",
                 &why,
             ),
@@ -317,6 +326,7 @@ impl Step<'_> {
 
     /// Starts iteration `i` (1-based): the previous one passed its checks.
     fn iterate(&mut self, settings: &Settings, strategy: &Strategy<'_>, i: i32) -> Next {
+        self.step_moved();
         self.status.iterations = i;
         self.status.step_started_at = Some(self.now);
         if i > 1 {
@@ -334,6 +344,7 @@ impl Step<'_> {
     }
 
     fn advance(&mut self, settings: &Settings, weight: i32) -> Next {
+        self.step_moved();
         self.status.canary_weight = weight;
         self.status.step_started_at = Some(self.now);
         self.normal(
@@ -361,6 +372,7 @@ impl Step<'_> {
     }
 
     pub(super) fn rollback(&mut self, message: String) -> Next {
+        self.step_moved();
         self.warning(reasons::ROLLBACK, message);
         self.warning(
             reasons::FAILED,

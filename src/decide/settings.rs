@@ -80,6 +80,8 @@ pub struct Settings {
     pub webhooks: Vec<crate::api::CanaryWebhook>,
     /// What an errored metric query does to the step.
     pub metric_errors: MetricErrorPolicy,
+    /// `analysis.manualApproval`: gates closed until a person approves them.
+    pub manual_approval: Vec<crate::api::ManualGate>,
 }
 
 /// The strategy a spec asks for, with what it needs; [`Settings::strategy`] lends it out.
@@ -144,6 +146,7 @@ impl Settings {
                 affinity: None,
                 webhooks: Vec::new(),
                 metric_errors: MetricErrorPolicy::default(),
+                manual_approval: Vec::new(),
             });
         };
         let interval_text = analysis.interval.as_deref().unwrap_or(DEFAULT_INTERVAL);
@@ -182,6 +185,7 @@ impl Settings {
             affinity: analysis.session_affinity.clone(),
             webhooks: analysis.webhooks.clone(),
             metric_errors: MetricErrorPolicy::from_spec(analysis),
+            manual_approval: analysis.manual_approval.clone(),
         })
     }
 

@@ -62,6 +62,12 @@ than one replica; "" otherwise (so it can be used in `if`).
   resources: ["canaries/status"]
   verbs: ["update", "patch"]
 - apiGroups: ["serin.dev"]
+  resources: ["canaryactions"]
+  verbs: ["get", "list", "watch", "delete"]
+- apiGroups: ["serin.dev"]
+  resources: ["canaryactions/status"]
+  verbs: ["patch"]
+- apiGroups: ["serin.dev"]
   resources: ["metrictemplates"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["serin.dev"]
@@ -105,4 +111,17 @@ than one replica; "" otherwise (so it can be used in `if`).
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["get", "create", "patch", "update"]
+{{- end }}
+
+{{/* What the viewer role grants (the operator adds creating CanaryActions). */}}
+{{- define "serin.viewerRules" -}}
+- apiGroups: ["serin.dev"]
+  resources: ["canaries", "canaryactions"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["get", "list", "watch"]
 {{- end }}

@@ -171,7 +171,7 @@ def yamllint(text: str, label: str) -> None:
 def rbac_default(docs: list[dict]) -> None:
     """Cluster-wide, no leader election: the ClusterRole is `serin rbac` without leases."""
     expected, _ = split_leases(serin_rules({}))
-    role = one(docs, "ClusterRole")
+    role = one(docs, "ClusterRole", RELEASE)
     same_rules(role["rules"], expected, "ClusterRole")
     expect(not kinds(docs, "Role"), "a Role is rendered without leader election or watchNamespace")
     binding = one(docs, "ClusterRoleBinding")
@@ -187,8 +187,8 @@ def rbac_custom(docs: list[dict]) -> None:
     rules = serin_rules(CUSTOM)
     expected, leases = split_leases(rules)
     expect(len(leases) == 1, f"`serin rbac` has {len(leases)} leases rules")
-    expect(not kinds(docs, "ClusterRole") and not kinds(docs, "ClusterRoleBinding"),
-           "a ClusterRole is rendered with watchNamespace")
+    expect(not [r for r in kinds(docs, "ClusterRole") if r["metadata"]["name"] not in USER_ROLES]
+           and not kinds(docs, "ClusterRoleBinding"), "serin's ClusterRole is rendered with watchNamespace")
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in kinds(docs, "Role")}
     main = roles.get((CUSTOM["watchNamespace"], RELEASE))
     lease = roles.get((NAMESPACE, f"{RELEASE}-leader-election"))
@@ -210,6 +210,44 @@ def check_subject(binding: dict, docs: list[dict]) -> None:
                                     "namespace": NAMESPACE}], f"subjects {binding['subjects']}")
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     expect(pod["serviceAccountName"] == sa["metadata"]["name"], "the pod does not run as the bound ServiceAccount")
+
+
+# 3b. the people's roles and the CanaryAction admission policy -----------------------------
+
+USER_ROLES = (f"{RELEASE}-viewer", f"{RELEASE}-operator")
+POLICY = f"{RELEASE}-canaryaction-requester"
+
+
+def user_roles(docs: list[dict]) -> None:
+    """viewer reads Canaries, CanaryActions and events; operator adds exactly `create
+    canaryactions`; neither may change a Canary (its spec belongs to Git)."""
+    viewer = permissions(one(docs, "ClusterRole", USER_ROLES[0])["rules"])
+    operator = permissions(one(docs, "ClusterRole", USER_ROLES[1])["rules"])
+    reads = {("serin.dev", r, v) for r in ("canaries", "canaryactions") for v in ("get", "list", "watch")}
+    reads |= {(g, "events", v) for g in ("", "events.k8s.io") for v in ("get", "list", "watch")}
+    expect(viewer == reads, f"viewer grants {sorted(viewer ^ reads)} unexpectedly")
+    expect(operator - viewer == {("serin.dev", "canaryactions", "create")}, f"operator adds {sorted(operator - viewer)}")
+    _, off = render({"rbac": {"userRoles": False}})
+    expect(not [r for r in kinds(off, "ClusterRole") if r["metadata"]["name"] in USER_ROLES],
+           "rbac.userRoles=false still renders the user roles")
+
+
+def action_policy(docs: list[dict]) -> None:
+    """A CanaryAction whose spec.requestedBy is not request.userInfo.username is refused at
+    creation; the binding denies; actionPolicy.enabled=false renders neither."""
+    policy = one(docs, "ValidatingAdmissionPolicy", POLICY)
+    expect(policy["apiVersion"] == "admissionregistration.k8s.io/v1", policy["apiVersion"])
+    rules = policy["spec"]["matchConstraints"]["resourceRules"]
+    expect(rules == [{"apiGroups": ["serin.dev"], "apiVersions": ["*"], "operations": ["CREATE"],
+                      "resources": ["canaryactions"]}], f"resourceRules {rules}")
+    checks = [v["expression"] for v in policy["spec"]["validations"]]
+    expect(checks == ["object.spec.requestedBy == request.userInfo.username"], f"validations {checks}")
+    expect(policy["spec"]["failurePolicy"] == "Fail", "failurePolicy")
+    binding = one(docs, "ValidatingAdmissionPolicyBinding", POLICY)
+    expect(binding["spec"] == {"policyName": POLICY, "validationActions": ["Deny"]}, f"binding {binding['spec']}")
+    _, off = render({"actionPolicy": {"enabled": False}})
+    expect(not kinds(off, "ValidatingAdmissionPolicy") and not kinds(off, "ValidatingAdmissionPolicyBinding"),
+           "actionPolicy.enabled=false still renders the policy")
 
 
 # 4. CRDs -----------------------------------------------------------------------------------
@@ -393,6 +431,8 @@ def main() -> int:
                                                            for f in ("values.yaml", "Chart.yaml")] and None)
     s.run("3. ClusterRole == serin rbac (default)", lambda: rbac_default(s.default))
     s.run("3. Roles == serin rbac (watchNamespace, leader election)", lambda: rbac_custom(s.custom))
+    s.run("3. viewer and operator ClusterRoles", lambda: user_roles(s.default))
+    s.run("3. CanaryAction admission policy and binding", lambda: action_policy(s.default))
     s.run("4. files/crds.yaml is a copy of crds/serin.yaml", crd_copy)
     s.run("4. rendered CRDs equal crds/serin.yaml and are kept", lambda: crds_rendered(s.default))
     s.run("5. pod security context (default)", lambda: pod_security(s.default))

@@ -19,6 +19,8 @@
 //! - merge, JSON, strategic merge (built-ins) patches and server-side apply, managedFields;
 //! - list with `limit`/`continue`; watch with resourceVersion, bookmarks, timeouts,
 //!   selectors, `sendInitialEvents`, and 410 Gone beyond the kept history;
+//! - `selfsubjectreviews` (`kubectl auth whoami`): the caller is anonymous unless it
+//!   impersonates (`--as`), see `reviews.rs`;
 //! - Table and PartialObjectMetadata renderings; fault switches and request counters
 //!   (also over HTTP: `PUT /sandbox/faults`, `GET`/`DELETE /sandbox/counters`); counters
 //!   name subresources as `deployments/status`, `deployments/scale`.
@@ -56,6 +58,7 @@ pub mod events;
 mod http;
 pub mod jsonpath;
 pub mod patch;
+mod reviews;
 mod routes;
 pub mod schema;
 mod selector;

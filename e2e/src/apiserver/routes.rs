@@ -15,6 +15,7 @@ use super::http::faults::FaultSettings;
 use super::http::response::{error_response, json_response, ok};
 use super::http::server::{Req, Server, Target};
 use super::http::{discovery, openapi};
+use super::reviews;
 use super::verbs::{delete, patching, read, watch as watching, write};
 
 pub async fn handle(
@@ -62,6 +63,16 @@ pub async fn handle(
             }
         }
         ["api", "v1", rest @ ..] => resource(&srv, "", "v1", rest, req, &path).await,
+        ["apis", reviews::GROUP, reviews::VERSION, rest @ ..] => {
+            srv.counters
+                .count(verb_of(&req.method, false, false), reviews::PLURAL);
+            if srv.faults.should_fail("create") {
+                return error_response(&ApiError::internal(
+                    "an error injected by the sandbox's fault switches",
+                ));
+            }
+            reviews::handle(rest, &req, &path)
+        }
         ["apis", group, version, rest @ ..] => {
             resource(&srv, group, version, rest, req, &path).await
         }

@@ -1,4 +1,5 @@
-//! The `serin` binary the CLI tests and the scenarios run, built on demand.
+//! The `serin` binary the CLI tests and the scenarios run, and the `kubectl-serin`
+//! plugin, built on demand.
 //!
 //! `CARGO_BIN_EXE_serin` exists only for tests of the `serin` package itself, and
 //! artifact dependencies are unstable, so a test of `serin-sandbox` cannot ask cargo
@@ -19,20 +20,30 @@ use std::sync::OnceLock;
 /// build fails (a test cannot run without it).
 pub fn serin_bin() -> PathBuf {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(locate) {
+    match BIN.get_or_init(|| locate("serin", "SERIN_BIN")) {
         Ok(path) => path.clone(),
         Err(e) => panic!("the serin binary is not available: {e}"),
     }
 }
 
-fn locate() -> Result<PathBuf, String> {
-    if let Some(given) = std::env::var_os("SERIN_BIN").filter(|v| !v.is_empty()) {
+/// The path of an up-to-date `kubectl-serin` plugin (`KUBECTL_SERIN_BIN` names a
+/// prebuilt one); its directory goes on PATH so that `kubectl serin` finds it.
+pub fn plugin_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(|| locate("kubectl-serin", "KUBECTL_SERIN_BIN")) {
+        Ok(path) => path.clone(),
+        Err(e) => panic!("the kubectl-serin binary is not available: {e}"),
+    }
+}
+
+fn locate(name: &str, env: &str) -> Result<PathBuf, String> {
+    if let Some(given) = std::env::var_os(env).filter(|v| !v.is_empty()) {
         let path = PathBuf::from(given);
         return if path.is_file() {
             Ok(path)
         } else {
             Err(format!(
-                "SERIN_BIN names {}, which is not a file",
+                "{env} names {}, which is not a file",
                 path.display()
             ))
         };
@@ -50,20 +61,20 @@ fn locate() -> Result<PathBuf, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("odd profile directory {}", profile_dir.display()))?;
-    build(target_dir, profile)?;
-    let bin = profile_dir.join(format!("serin{}", std::env::consts::EXE_SUFFIX));
+    build(target_dir, profile, name)?;
+    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if bin.is_file() {
         Ok(bin)
     } else {
         Err(format!(
-            "cargo built serin, yet {} is missing",
+            "cargo built {name}, yet {} is missing",
             bin.display()
         ))
     }
 }
 
-/// Runs `cargo build -p serin --bin serin` for the workspace this crate belongs to.
-fn build(target_dir: &Path, profile: &str) -> Result<(), String> {
+/// Runs `cargo build -p serin --bin NAME` for the workspace this crate belongs to.
+fn build(target_dir: &Path, profile: &str, name: &str) -> Result<(), String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or("the sandbox crate has no parent directory")?;
@@ -73,13 +84,13 @@ fn build(target_dir: &Path, profile: &str) -> Result<(), String> {
     // Cargo runs a test with variables describing the test's own package; build scripts
     // watch some of them (ring's watches CARGO_PKG_NAME), so passing them on would
     // make this build and the next `cargo test` rebuild each other's dependencies.
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(set_for_the_test) {
-            cmd.env_remove(&name);
+    for (var, _) in std::env::vars_os() {
+        if var.to_str().is_some_and(set_for_the_test) {
+            cmd.env_remove(&var);
         }
     }
     cmd.current_dir(workspace)
-        .args(["build", "--quiet", "-p", "serin", "--bin", "serin"])
+        .args(["build", "--quiet", "-p", "serin", "--bin", name])
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")
@@ -88,13 +99,13 @@ fn build(target_dir: &Path, profile: &str) -> Result<(), String> {
     if profile != "debug" {
         cmd.args(["--profile", profile]);
     }
-    eprintln!("building serin (cargo build -p serin --bin serin) for the tests");
+    eprintln!("building {name} (cargo build -p serin --bin {name}) for the tests");
     let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "`cargo build -p serin --bin serin` failed ({}):\n{}",
+            "`cargo build -p serin --bin {name}` failed ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         ))

@@ -26,7 +26,7 @@ pub mod scenario;
 pub mod target;
 pub mod wait;
 
-pub use binaries::serin_bin;
+pub use binaries::{plugin_bin, serin_bin};
 pub use namespace::TestNs;
 pub use prom::{Prom, promql};
 pub use target::{

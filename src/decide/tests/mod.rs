@@ -1,6 +1,7 @@
 //! Every transition of the decision, without a cluster or a runtime: the fixtures here,
 //! the tests by step of the rollout.
 
+mod actions;
 mod errored;
 mod evidence;
 mod extremes;
@@ -44,6 +45,7 @@ fn settings() -> Settings {
         affinity: None,
         webhooks: Vec::new(),
         metric_errors: MetricErrorPolicy::default(),
+        manual_approval: Vec::new(),
     }
 }
 

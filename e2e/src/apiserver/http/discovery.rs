@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use crate::apiserver::storage::registry::{Registry, ResourceDef};
+use crate::apiserver::reviews;
+use crate::apiserver::storage::registry::{Registry, ResourceDef, group_rank};
 
 pub const SERVER_VERSION: (&str, &str) = ("1", "33");
 
@@ -38,9 +39,18 @@ fn group_json(name: &str, versions: &[String]) -> Value {
     })
 }
 
+/// The registry's groups plus those of resources served without storage (reviews).
+fn served_groups(registry: &Registry) -> Vec<(String, Vec<String>)> {
+    let mut groups = registry.groups();
+    if !groups.iter().any(|(g, _)| g == reviews::GROUP) {
+        groups.push((reviews::GROUP.into(), vec![reviews::VERSION.into()]));
+        groups.sort_by_key(|(g, _)| (group_rank(g), g.clone()));
+    }
+    groups
+}
+
 pub fn groups(registry: &Registry) -> Value {
-    let groups: Vec<Value> = registry
-        .groups()
+    let groups: Vec<Value> = served_groups(registry)
         .iter()
         .filter(|(g, _)| !g.is_empty())
         .map(|(g, versions)| group_json(g, versions))
@@ -49,7 +59,7 @@ pub fn groups(registry: &Registry) -> Value {
 }
 
 pub fn group(registry: &Registry, name: &str) -> Option<Value> {
-    let groups = registry.groups();
+    let groups = served_groups(registry);
     let (g, versions) = groups.iter().find(|(g, _)| g == name && !g.is_empty())?;
     let mut out = group_json(g, versions);
     out["kind"] = json!("APIGroup");
@@ -92,11 +102,14 @@ fn resource_entries(def: &ResourceDef) -> Vec<Value> {
 }
 
 pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = registry
+    let mut resources: Vec<Value> = registry
         .all()
         .filter(|d| d.group == group && d.version(version).is_some())
         .flat_map(|d| resource_entries(d))
         .collect();
+    if group == reviews::GROUP && version == reviews::VERSION {
+        resources.push(reviews::discovery_entry());
+    }
     let gv = if group.is_empty() {
         version.to_string()
     } else {

@@ -50,6 +50,7 @@ const META: &[F] = &[
     (13, "ownerReferences", T::Msg(OWNER_REF), true),
     (14, "finalizers", T::Str, true),
 ];
+const SELF_SUBJECT_REVIEW: &[F] = &[(1, "metadata", T::Msg(META), false)];
 const NS_SPEC: &[F] = &[(1, "finalizers", T::Str, true)];
 const NAMESPACE: &[F] = &[
     (1, "metadata", T::Msg(META), false),
@@ -407,6 +408,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         ("autoscaling/v2", "HorizontalPodAutoscaler") => HPA,
         ("apps/v1", "Deployment") => DEPLOYMENT,
+        // `kubectl auth whoami`: only the metadata, the review has no spec.
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "application/vnd.kubernetes.protobuf ({api_version} {kind}; send JSON)"

@@ -156,7 +156,8 @@ impl Registry {
     }
 }
 
-fn group_rank(group: &str) -> u8 {
+/// Where a group comes in discovery: core, then built-in groups, then the others.
+pub fn group_rank(group: &str) -> u8 {
     match group {
         "" => 0,
         g if !g.contains('.') || g.ends_with(".k8s.io") => 1,
