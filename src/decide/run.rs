@@ -63,6 +63,9 @@ impl Step<'_> {
         if !self.is_new_revision(target) {
             return Next::Idle;
         }
+        if self.waits_for_person(settings, HookType::ConfirmRollout, &target.revision) {
+            return Next::Idle; // the approval's CanaryAction wakes it
+        }
         match self.gate(settings, obs, HookType::ConfirmRollout, &target.revision) {
             Gate::Open => {}
             Gate::Ask => {
