@@ -11,6 +11,7 @@
 mod support;
 
 mod conformance {
+    mod admission_policy;
     mod apply;
     mod autoscaling;
     mod builtins;

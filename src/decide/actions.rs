@@ -385,6 +385,28 @@ impl Step<'_> {
         });
     }
 
+    /// Whether the run already holds at `gate` of `revision`, a gate only a person opens
+    /// (`analysis.manualApproval`) and not opened yet: nothing to ask, nothing to report
+    /// again. Without this, every wake-up of a Waiting Canary would report the hold anew.
+    pub(super) fn waits_for_person(
+        &self,
+        settings: &Settings,
+        gate: HookType,
+        revision: &str,
+    ) -> bool {
+        let manual = settings
+            .manual_approval
+            .iter()
+            .any(|g| g.as_str() == gate.as_str());
+        manual
+            && !self.approved(gate, revision)
+            && self
+                .status
+                .awaiting
+                .as_ref()
+                .is_some_and(|g| g.gate == gate.as_str() && g.revision == revision)
+    }
+
     /// Whether a person opened `gate` for `revision`.
     pub(super) fn approved(&self, gate: HookType, revision: &str) -> bool {
         self.status

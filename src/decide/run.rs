@@ -71,6 +71,9 @@ impl Step<'_> {
             let msg = format!("Rolling back {} manual webhook invoked", self.who.canary());
             return self.rollback(msg);
         }
+        if self.waits_for_person(settings, HookType::ConfirmRollout, &target.revision) {
+            return Next::Idle; // the approval's CanaryAction wakes it
+        }
         match self.gate(settings, obs, HookType::ConfirmRollout, &target.revision) {
             Gate::Open => {}
             Gate::Ask => {

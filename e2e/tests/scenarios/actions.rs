@@ -260,3 +260,18 @@ async fn act_an_approval_for_an_old_revision_does_not_open_the_newer_gate() {
     assert_eq!(outcome(&s, &name, 30).await.0, "Applied");
     s.wait_phase("podinfo", Phase::Succeeded, 60).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn act_an_action_for_no_canary_is_refused() {
+    let s = Scenario::new("act-none").await;
+    let yaml = "apiVersion: serin.dev/v1beta1\nkind: CanaryAction\nmetadata:\n  name: approve-1\nspec:\n  canary: nope\n  action: approve\n  requestedBy: alice@example.com\n";
+    kubectl(&["create", "-n", &s.ns, "-f", "-"], Some(yaml));
+    let (o, m) = outcome(&s, "approve-1", 30).await;
+    assert_eq!(
+        (o.as_str(), m),
+        (
+            "Refused",
+            format!("no such Canary: nope in namespace {}", s.ns)
+        )
+    );
+}

@@ -333,3 +333,31 @@ fn the_actions_kept_in_status_are_bounded() {
     assert_eq!(c.status.actions.len(), crate::api::ACTIONS_KEPT);
     assert_eq!(c.status.actions[0].uid, "u5");
 }
+
+#[test]
+fn a_manual_rollout_gate_holds_quietly_until_approved() {
+    let mut c =
+        Canary::initialized().with(|s| s.manual_approval = vec![ManualGate::ConfirmRollout]);
+    let d = c.act(vec![], Inputs::default(), t(5));
+    assert_eq!(d.status.phase(), Phase::Waiting);
+    assert_eq!(awaited_gate(&d), Some(("confirm-rollout", "v2")));
+    // Woken again (any watch event): nothing changes, nothing is reported again.
+    let before = c.status.clone();
+    let d = c.act(vec![], Inputs::default(), t(6));
+    assert_eq!((d.status, d.events, d.next), (before, vec![], Next::Idle));
+    let d = c.act(
+        vec![action("a", ActionKind::Approve, Some("v2"), "")],
+        Inputs::default(),
+        t(7),
+    );
+    assert_eq!(result(&d).0, ActionOutcome::Applied);
+    assert_eq!(d.status.phase(), Phase::Progressing);
+    assert_eq!(d.status.awaiting, None);
+}
+
+fn awaited_gate(d: &Decision) -> Option<(&str, &str)> {
+    d.status
+        .awaiting
+        .as_ref()
+        .map(|g| (g.gate.as_str(), g.revision.as_str()))
+}
