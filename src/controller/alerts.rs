@@ -315,6 +315,9 @@ mod tests {
             query: "q".into(),
             message: None,
             checked_at: chrono::DateTime::UNIX_EPOCH,
+            mode: None,
+            requests_seen: None,
+            requests_needed: None,
         };
         let status = CanaryStatus {
             metrics: vec![
