@@ -126,6 +126,11 @@ pub struct RunArgs {
     /// Cluster name shown in every alert.
     #[arg(long, env = "CLUSTER_NAME")]
     cluster_name: Option<String>,
+    /// Export `serin_canary_duration_seconds`, Flagger's per-canary histogram of rollout
+    /// durations (14 series per Canary); `--duration-histogram=false` keeps `/metrics`
+    /// small with thousands of Canaries.
+    #[arg(long, env = "SERIN_DURATION_HISTOGRAM", default_value_t = true, action = clap::ArgAction::Set)]
+    duration_histogram: bool,
 }
 
 /// The routers named, or every router when none is.
@@ -295,7 +300,10 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
     init_logs(&args)?;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    let telemetry = Arc::new(crate::telemetry::Telemetry::new(&args.mesh_provider));
+    let telemetry = Arc::new(crate::telemetry::Telemetry::with_options(
+        &args.mesh_provider,
+        args.duration_histogram,
+    ));
     let client = client(&args, telemetry.api_calls.clone()).await?;
     tracing::info!(url = %client.default_namespace(), "connecting to the Kubernetes API server");
     tokio::select! {

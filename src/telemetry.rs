@@ -59,7 +59,10 @@ pub struct Telemetry {
     status: Family<CanaryLabels, Gauge>,
     weight: Family<WorkloadLabels, Gauge>,
     analysis: Family<MetricLabels, Gauge<f64, AtomicU64>>,
-    duration: Family<CanaryLabels, Histogram>,
+    /// Per-canary rollout durations (Flagger's histogram); None when turned off
+    /// (`--duration-histogram=false`): 14 series per Canary is most of `/metrics` at a
+    /// thousand Canaries.
+    duration: Option<Family<CanaryLabels, Histogram>>,
     successes: Family<ResultLabels, Counter>,
     failures: Family<ResultLabels, Counter>,
     reconciles: Counter,
@@ -79,6 +82,11 @@ fn labels(c: &Canary) -> CanaryLabels {
 
 impl Telemetry {
     pub fn new(mesh_provider: &str) -> Telemetry {
+        Telemetry::with_options(mesh_provider, true)
+    }
+
+    /// [`Telemetry::new`], with the per-canary duration histogram on or off.
+    pub fn with_options(mesh_provider: &str, duration_histogram: bool) -> Telemetry {
         let mut registry = Registry::with_prefix("serin");
         let info = Family::<InfoLabels, Gauge>::default();
         info.get_or_create(&InfoLabels {
@@ -91,8 +99,10 @@ impl Telemetry {
             status: Family::default(),
             weight: Family::default(),
             analysis: Family::default(),
-            duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(5.0, 2.0, 12))
+            duration: duration_histogram.then(|| {
+                let buckets: fn() -> Histogram =
+                    || Histogram::new(exponential_buckets(5.0, 2.0, 12));
+                Family::new_with_constructor(buckets)
             }),
             successes: Family::default(),
             failures: Family::default(),
@@ -118,11 +128,13 @@ impl Telemetry {
             "Last value of each metric check",
             t.analysis.clone(),
         );
-        registry.register(
-            "canary_duration_seconds",
-            "Duration of whole rollouts, from the new revision to promotion or rollback",
-            t.duration.clone(),
-        );
+        if let Some(duration) = &t.duration {
+            registry.register(
+                "canary_duration_seconds",
+                "Duration of whole rollouts, from the new revision to promotion or rollback",
+                duration.clone(),
+            );
+        }
         registry.register("canary_successes", "Promoted rollouts", t.successes.clone());
         registry.register(
             "canary_failures",
@@ -216,10 +228,13 @@ impl Telemetry {
                 }
                 .into(),
             };
-            if let (Some(start), Some(end)) = (status.run_started_at, status.last_transition_time)
-                && let Ok(took) = (end - start).to_std()
+            if let (Some(duration), Some(start), Some(end)) = (
+                &self.duration,
+                status.run_started_at,
+                status.last_transition_time,
+            ) && let Ok(took) = (end - start).to_std()
             {
-                self.duration
+                duration
                     .get_or_create(&labels(c))
                     .observe(took.as_secs_f64());
             }

@@ -23,6 +23,7 @@ mod panics;
 mod pending;
 mod record;
 pub mod snapshot;
+mod targets;
 mod watches;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
+use super::targets::TargetIndex;
 use super::{Backoff, Config, Ctx, error_policy, pending, reconcile_guarded};
 use crate::api::{AutoscalerKind, Canary, CanaryAction, MetricTemplate};
 use crate::autoscaling::resource;
@@ -65,6 +66,12 @@ fn dyn_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<Dynami
     }
 }
 
+/// Drops what serin never reads before an object enters a cache: `managedFields` is often
+/// the largest part of an object's metadata, and the caches hold every watched object.
+fn trim<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
 fn wc() -> watcher::Config {
     watcher::Config::default().any_semantic()
 }
@@ -89,7 +96,7 @@ fn dyn_cache(
 ) -> (Store<DynamicObject>, Touched<DynamicObject>) {
     let writer = reflector::store::Writer::new(ar.clone());
     let store = writer.as_reader();
-    let stream = reflector::reflector(writer, watcher(dyn_api(client, ns, &ar), wc()))
+    let stream = reflector::reflector(writer, watcher(dyn_api(client, ns, &ar), wc()).modify(trim))
         .default_backoff()
         .touched_objects()
         .boxed();
@@ -161,25 +168,29 @@ pub fn start_with(
 ) -> (Arc<Ctx>, Watches) {
     let ns = config.namespace.clone();
     let (deployments, dep_writer) = reflector::store();
-    let dep_stream = reflector::reflector(dep_writer, watcher(api(&client, &ns), wc()))
-        .default_backoff()
-        .touched_objects()
-        .boxed();
+    let dep_stream =
+        reflector::reflector(dep_writer, watcher(api(&client, &ns), wc()).modify(trim))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
     let (services, svc_writer) = reflector::store();
-    let svc_stream = reflector::reflector(svc_writer, watcher(api(&client, &ns), wc()))
-        .default_backoff()
-        .touched_objects()
-        .boxed();
+    let svc_stream =
+        reflector::reflector(svc_writer, watcher(api(&client, &ns), wc()).modify(trim))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
     let (templates, tpl_writer) = reflector::store();
-    let tpl_stream = reflector::reflector(tpl_writer, watcher(api(&client, &ns), wc()))
-        .default_backoff()
-        .touched_objects()
-        .boxed();
+    let tpl_stream =
+        reflector::reflector(tpl_writer, watcher(api(&client, &ns), wc()).modify(trim))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
     let (actions, act_writer) = reflector::store();
-    let act_stream = reflector::reflector(act_writer, watcher(api(&client, &ns), wc()))
-        .default_backoff()
-        .touched_objects()
-        .boxed();
+    let act_stream =
+        reflector::reflector(act_writer, watcher(api(&client, &ns), wc()).modify(trim))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
     let mut caches = vec![
         cache_ready("deployments", &deployments),
         cache_ready("services", &services),
@@ -190,10 +201,13 @@ pub fn start_with(
     for ar in routing_kinds {
         let writer = reflector::store::Writer::new(ar.clone());
         let store = writer.as_reader();
-        let stream = reflector::reflector(writer, watcher(dyn_api(&client, &ns, &ar), wc()))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
+        let stream = reflector::reflector(
+            writer,
+            watcher(dyn_api(&client, &ns, &ar), wc()).modify(trim),
+        )
+        .default_backoff()
+        .touched_objects()
+        .boxed();
         caches.push(cache_ready(&ar.plural, &store));
         routing.push((ar.clone(), store));
         routing_streams.push((ar, stream));
@@ -273,9 +287,23 @@ pub async fn run(
     let (ctx, mut watches) = start_with(client.clone(), config, telemetry, metrics, kinds);
     // Decoding through the guard: one undecodable Canary is reported and skipped instead
     // of failing the whole list (and with it every other Canary and the start).
-    let controller = Controller::new(api::<DeserializeGuard<Canary>>(&client, &ns), wc());
-    let canaries = controller.store();
-    let by_target = canaries.clone();
+    let index = TargetIndex::default();
+    let (canaries, canary_writer) = reflector::store();
+    let indexed = index.clone();
+    let canary_stream = reflector::reflector(
+        canary_writer,
+        watcher(api::<DeserializeGuard<Canary>>(&client, &ns), wc())
+            .modify(trim)
+            .map(move |event| {
+                if let Ok(event) = &event {
+                    indexed.observe(event);
+                }
+                event
+            }),
+    )
+    .default_backoff()
+    .applied_objects();
+    let controller = Controller::for_stream(canary_stream, canaries.clone());
     watches.ready.push(cache_ready("canaries", &canaries));
     let keda = keda_installed(&client).await;
     if keda {
@@ -287,24 +315,21 @@ pub async fn run(
 
     let mut controller = controller
         .watches_stream(watches.deployments, move |d: Deployment| {
-            // A Deployment wakes the Canaries that target it or own it.
+            // A Deployment wakes the Canaries that target it (through the index, not a
+            // scan) or own it (its primary).
             let ns = d.namespace().unwrap_or_default();
-            let name = d.name_any();
-            let owners: Vec<String> = d
-                .owner_references()
-                .iter()
-                .filter(|o| o.kind == "Canary")
-                .map(|o| o.name.clone())
-                .collect();
-            by_target
-                .state()
+            let mut names = index.canaries(&ns, &d.name_any());
+            names.extend(
+                d.owner_references()
+                    .iter()
+                    .filter(|o| o.kind == "Canary")
+                    .map(|o| o.name.clone()),
+            );
+            names.sort();
+            names.dedup();
+            names
                 .into_iter()
-                .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|g| match &g.0 {
-                    Ok(c) => c.spec.target_ref.name == name || owners.contains(&c.name_any()),
-                    Err(_) => false,
-                })
-                .map(|g| ObjectRef::from_obj(g.as_ref()))
+                .map(|name| ObjectRef::new(&name).within(&ns))
                 .collect::<Vec<_>>()
         })
         .owns_stream(watches.services)
