@@ -94,10 +94,10 @@ impl TargetIndex {
             }
             Event::Init => *write(&self.relist) = Some(Maps::default()),
             Event::InitApply(c) => {
-                if let Some((ns, name, target)) = entry(c) {
-                    if let Some(maps) = write(&self.relist).as_mut() {
-                        maps.insert(ns, name, target);
-                    }
+                if let Some((ns, name, target)) = entry(c)
+                    && let Some(maps) = write(&self.relist).as_mut()
+                {
+                    maps.insert(ns, name, target);
                 }
             }
             Event::InitDone => {
