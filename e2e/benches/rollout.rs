@@ -5,8 +5,12 @@
 //! ```sh
 //! cargo build --release -p serin && cargo bench -p serin-sandbox --bench rollout
 //! BENCH_CANARIES=200 cargo bench -p serin-sandbox --bench rollout
+//! SERIN_BIN=target/x86_64-unknown-linux-musl/release/serin cargo bench -p serin-sandbox --bench rollout
 //! ```
-//! The Canaries have no metric checks: this measures the controller, not Prometheus.
+//! `BENCH_CANARIES` sets the number of Canaries (default 50), `SERIN_BIN` the binary
+//! measured (default `target/release/serin`). The Canaries have no metric checks: this
+//! measures the controller, not Prometheus. The sandbox runs on the same machine: the
+//! load average at the start is printed with the figures.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -25,6 +29,8 @@ use serin_sandbox::sandbox::{Sandbox, SandboxOptions};
 const NS: &str = "bench";
 /// Weights 25 and 50, then promotion: two analysis steps per rollout.
 const STEPS: u64 = 2;
+/// The analysis interval of every Canary.
+const INTERVAL: Duration = Duration::from_secs(2);
 
 fn canary(i: usize) -> serde_json::Value {
     json!({
@@ -33,7 +39,7 @@ fn canary(i: usize) -> serde_json::Value {
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": format!("app-{i}")},
             "service": {"port": 80},
-            "analysis": {"interval": "2s", "threshold": 5, "stepWeight": 25, "maxWeight": 50}
+            "analysis": {"interval": format!("{}s", INTERVAL.as_secs()), "threshold": 5, "stepWeight": 25, "maxWeight": 50}
         }
     })
 }
@@ -71,14 +77,30 @@ async fn api_calls(port: u16) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn proc_stats(pid: u32) -> (f64, f64) {
+/// A `/proc/PID/status` field in KiB, e.g. `VmRSS` (resident now) or `VmHWM` (peak).
+fn proc_kib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb: f64 = status
+    status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+        .unwrap_or(0.0)
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// serin's resident memory (MiB) and CPU time (s).
+fn proc_stats(pid: u32) -> (f64, f64) {
+    let rss_kb = proc_kib(pid, "VmRSS");
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
@@ -119,7 +141,64 @@ async fn wait_all(api: &Api<Canary>, n: usize, phase: Phase, secs: u64) -> Durat
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// How late each step was seen, per canary: each transition after the first (a new
+/// weight, or leaving the last weight to promote) was due one interval after the one
+/// before it.
+fn step_lags(transitions: &HashMap<String, Vec<Instant>>, interval: Duration) -> Vec<Duration> {
+    let mut lags: Vec<Duration> = transitions
+        .values()
+        .flat_map(|times| {
+            times
+                .windows(2)
+                .map(|w| w[1].saturating_duration_since(w[0] + interval))
+        })
+        .collect();
+    lags.sort();
+    lags
+}
+
+/// Requests the sandbox's API server answered 409 Conflict, by resource.
+fn conflicts(sandbox: &Sandbox) -> BTreeMap<String, u64> {
+    sandbox
+        .api
+        .as_ref()
+        .map(|api| api.counters().snapshot())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|((verb, _), _)| verb == "conflict")
+        .map(|((_, resource), n)| (resource, n))
+        .collect()
+}
+
+/// Per canary, the writes in `after` minus `before`, printed by verb and resource;
+/// returns (writes, reads) per canary.
+fn print_calls(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    n: usize,
+) -> (f64, f64) {
+    let mut writes = 0.0;
+    let mut reads = 0.0;
+    for (key, v) in after {
+        let delta = v - before.get(key).copied().unwrap_or(0.0);
+        if delta <= 0.0 {
+            continue;
+        }
+        let per = delta / n as f64;
+        if key.starts_with("get") || key.starts_with("list") || key.starts_with("watch") {
+            reads += per;
+        } else {
+            writes += per;
+        }
+        println!("    {key:<40} {per:>6.2}");
+    }
+    (writes, reads)
 }
 
 #[tokio::main]
@@ -129,6 +208,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
+    let load = load_average();
     let default_bin = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/serin");
     let serin_path = std::env::var("SERIN_BIN").unwrap_or_else(|_| default_bin.to_string());
     let serin = serin_path.as_str();
@@ -205,6 +285,18 @@ async fn main() {
         .spawn()
         .expect("serin");
     let pid = child.id();
+    let ready = Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .and_then(|r| r.error_for_status())
+        .is_err()
+    {
+        assert!(ready.elapsed() < Duration::from_secs(60), "serin not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready = ready.elapsed();
+    let (rss_empty, _) = proc_stats(pid);
+    let calls_empty = api_calls(port).await;
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let canaries: Api<Canary> = Api::namespaced(client.clone(), NS);
@@ -222,24 +314,50 @@ async fn main() {
     let init = wait_all(&canaries, n, Phase::Initialized, 300).await;
     let (rss_idle, _) = proc_stats(pid);
     let before = api_calls(port).await;
+    let conflicts_init = conflicts(&sandbox);
     let (_, cpu_before) = proc_stats(pid);
 
-    // Watch the Canaries, stamping when each one turns Progressing.
+    // Watch the Canaries, stamping when each one turns Progressing and each step after:
+    // a new weight while Progressing, then leaving Progressing (promotion).
     let mut stream = watcher(canaries.clone(), Default::default())
         .applied_objects()
         .boxed();
     let seen = tokio::spawn(async move {
-        let mut first: HashMap<String, Instant> = HashMap::new();
+        let mut steps: HashMap<String, (i32, Vec<Instant>)> = HashMap::new();
+        let mut done = 0;
         while let Some(Ok(c)) = stream.next().await {
+            let now = Instant::now();
             let name = c.metadata.name.clone().unwrap_or_default();
-            if c.status.as_ref().and_then(|s| s.phase) == Some(Phase::Progressing) {
-                first.entry(name).or_insert_with(Instant::now);
+            let Some(status) = c.status.as_ref() else {
+                continue;
+            };
+            let progressing = status.phase == Some(Phase::Progressing);
+            match steps.get_mut(&name) {
+                None if progressing => {
+                    steps.insert(name, (status.canary_weight, vec![now]));
+                }
+                Some((weight, times)) if progressing && status.canary_weight != *weight => {
+                    *weight = status.canary_weight;
+                    times.push(now);
+                }
+                Some((weight, times))
+                    if !progressing && *weight >= 0 && status.phase != Some(Phase::Waiting) =>
+                {
+                    // Promotion, the end of the last step; -1 marks it recorded.
+                    *weight = -1;
+                    times.push(now);
+                    done += 1;
+                }
+                _ => {}
             }
-            if first.len() == n {
+            if done == n {
                 break;
             }
         }
-        first
+        steps
+            .into_iter()
+            .map(|(name, (_, times))| (name, times))
+            .collect::<HashMap<_, _>>()
     });
     let mut applied: HashMap<String, Instant> = HashMap::new();
     let rollout = Instant::now();
@@ -255,28 +373,38 @@ async fn main() {
             .expect("new revision");
         applied.insert(format!("app-{i}"), Instant::now());
     }
-    let first = tokio::time::timeout(Duration::from_secs(120), seen)
-        .await
-        .expect("reaction")
-        .expect("watch");
     let succeeded = wait_all(&canaries, n, Phase::Succeeded, 600)
         .await
         .max(rollout.elapsed());
     let after = api_calls(port).await;
     let (rss, cpu_after) = proc_stats(pid);
+    let rss_peak = proc_kib(pid, "VmHWM") / 1024.0;
+    let conflicts_all = conflicts(&sandbox);
+    let transitions = tokio::time::timeout(Duration::from_secs(60), seen)
+        .await
+        .expect("every promotion seen")
+        .expect("watch");
 
-    let mut reactions: Vec<Duration> = first
+    let mut reactions: Vec<Duration> = transitions
         .iter()
-        .filter_map(|(k, t)| Some(t.saturating_duration_since(*applied.get(k)?)))
+        .filter_map(|(k, t)| Some(t.first()?.saturating_duration_since(*applied.get(k)?)))
         .collect();
     reactions.sort();
+    let lags = step_lags(&transitions, INTERVAL);
     let build = if serin.contains("/release/") {
         "release build"
     } else {
         "DEBUG build: not representative"
     };
     println!(
-        "\nserin rollout benchmark: {n} canaries, {STEPS} analysis steps each (interval 2s), {build}\n"
+        "\nserin rollout benchmark: {n} canaries, {STEPS} analysis steps each (interval {}s), {build}",
+        INTERVAL.as_secs()
+    );
+    println!("  binary: {serin}");
+    println!("  load average at the start (1/5/15 min): {load}\n");
+    println!(
+        "  ready with no canaries                {:>8.0} ms, RSS {rss_empty:.1} MiB",
+        ready.as_secs_f64() * 1e3
     );
     println!(
         "  initialisation of all canaries        {:>8.1} s",
@@ -292,35 +420,48 @@ async fn main() {
         succeeded.as_secs_f64()
     );
     println!(
-        "  serin memory (RSS) idle / rolling     {:>8.1} / {:.1} MiB",
-        rss_idle, rss
+        "  step lag, seen minus due (p50 / p99)  {:>8.1} / {:.1} ms ({} steps)",
+        percentile(&lags, 0.5).as_secs_f64() * 1e3,
+        percentile(&lags, 0.99).as_secs_f64() * 1e3,
+        lags.len()
     );
     println!(
-        "  serin CPU during the rollouts         {:>8.2} s ({:.1}% of one core)",
-        cpu_after - cpu_before,
-        (cpu_after - cpu_before) / succeeded.as_secs_f64() * 100.0
+        "  serin memory (RSS) idle / rolling / peak {:>5.1} / {:.1} / {:.1} MiB",
+        rss_idle, rss, rss_peak
     );
+    println!(
+        "  memory per canary (idle, peak)        {:>8.1} / {:.1} KiB",
+        (rss_idle - rss_empty) * 1024.0 / n as f64,
+        (rss_peak - rss_empty) * 1024.0 / n as f64
+    );
+    let cpu = cpu_after - cpu_before;
+    println!(
+        "  serin CPU during the rollouts         {cpu:>8.2} s, {:.3} core averaged, {:.1} ms per rollout",
+        cpu / succeeded.as_secs_f64(),
+        cpu * 1e3 / n as f64
+    );
+    println!("\n  API calls per canary at initialisation, by verb and resource:");
+    let (init_writes, _) = print_calls(&calls_empty, &before, n);
+    println!("  writes per canary at initialisation {init_writes:.1}");
     println!("\n  API calls per canary rollout (new revision to Succeeded), by verb and resource:");
-    let mut writes = 0.0;
-    let mut reads = 0.0;
-    for (key, v) in &after {
-        let delta = v - before.get(key).copied().unwrap_or(0.0);
-        if delta <= 0.0 {
-            continue;
-        }
-        let per = delta / n as f64;
-        if key.starts_with("get") || key.starts_with("list") || key.starts_with("watch") {
-            reads += per;
-        } else {
-            writes += per;
-        }
-        println!("    {key:<40} {per:>6.2}");
-    }
+    let (writes, reads) = print_calls(&before, &after, n);
     println!(
         "  writes per rollout {writes:.1}, per step {:.1}; reads per rollout {reads:.2}",
         writes / (STEPS as f64 + 2.0)
     );
-    println!("  (a rollout is {STEPS} weight steps plus promotion and finalisation)\n");
+    println!("  (a rollout is {STEPS} weight steps plus promotion and finalisation)");
+    println!("\n  409 Conflicts answered by the API server (all clients), by resource:");
+    for (resource, total) in &conflicts_all {
+        let at_init = conflicts_init.get(resource).copied().unwrap_or(0);
+        println!(
+            "    {resource:<40} {at_init:>6} at initialisation, {:>6} rolling",
+            total - at_init
+        );
+    }
+    if conflicts_all.is_empty() {
+        println!("    none");
+    }
+    println!();
     let _ = child.kill();
     let _ = child.wait();
     sandbox.shutdown().await;

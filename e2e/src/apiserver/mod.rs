@@ -23,7 +23,8 @@
 //!   impersonates (`--as`), see `reviews.rs`;
 //! - Table and PartialObjectMetadata renderings; fault switches and request counters
 //!   (also over HTTP: `PUT /sandbox/faults`, `GET`/`DELETE /sandbox/counters`); counters
-//!   name subresources as `deployments/status`, `deployments/scale`.
+//!   name subresources as `deployments/status`, `deployments/scale`, and count each
+//!   409 answer once more under the verb `conflict`.
 //!
 //! Answers are always JSON. The protobuf bodies kubectl's typed clients send (`kubectl
 //! create namespace|configmap|secret|deployment|service|quota|serviceaccount`, `kubectl

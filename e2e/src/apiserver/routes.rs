@@ -166,7 +166,7 @@ async fn resource(
         name: name.map(str::to_string),
         subresource: sub.map(str::to_string),
     };
-    match verb {
+    let response = match verb {
         "get" => read::get(srv, &target, &req),
         "list" => read::list(srv, &target, &req),
         "watch" => watching::watch(srv, &target, &req),
@@ -178,7 +178,13 @@ async fn resource(
         _ => error_response(&ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({path})"
         ))),
+    };
+    // 409s (a stale resourceVersion, or AlreadyExists) counted once more under the verb
+    // `conflict`, so a benchmark can tell how many writes were refused.
+    if response.status() == StatusCode::CONFLICT {
+        srv.counters.count("conflict", &counted);
     }
+    response
 }
 
 fn faults_endpoint(srv: &Server, req: &Req) -> Response {
