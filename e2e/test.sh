@@ -12,6 +12,12 @@ if ! command -v prometheus >/dev/null 2>&1 && [ ! -x /usr/bin/prometheus ]; then
   # The package starts a system service; the sandbox runs its own instance.
   (systemctl stop prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true) >/dev/null 2>&1
 fi
+if ! command -v tmux >/dev/null 2>&1; then
+  # The plugin's live views (kubectl serin get -w, status -w) are checked in a terminal.
+  echo "==> installing tmux (Debian package)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+fi
 command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required on PATH" >&2; exit 1; }
 
 echo "==> cargo fmt --check"
