@@ -1,11 +1,16 @@
-//! Steering a rollout by hand end to end: a person creates CanaryActions with kubectl
-//! (`kubectl serin` does the same), the real serin applies each once, records who did
-//! what in the Canary's status and events, and writes the outcome back to the action.
+//! Steering a rollout by hand end to end: a person runs `kubectl serin approve|abort|
+//! pause|resume|retry` (the plugin creates a CanaryAction and waits for its outcome), the
+//! real serin applies each once, records who did what in the Canary's status and events,
+//! and writes the outcome back to the action. The person is alice (`--as`, as an admin
+//! checks a colleague's view; the plugin asks the API server who is asking). The one
+//! action a person cannot aim at an older revision with the plugin, an approval that
+//! arrives after a newer revision took the gate, is created with kubectl directly.
 
 use std::time::{Duration, Instant};
 
-use serin::api::{CanaryStatus, Phase};
+use serin::api::{ActionKind, CanaryStatus, Phase};
 
+use crate::support::plugin::serin_ok;
 use crate::support::scenario::{Scenario, canary, kubectl, podinfo};
 
 /// A run of three 20% steps every `interval` seconds, success rate over 10s.
@@ -49,6 +54,18 @@ fn act(s: &Scenario, name: &str, action: &str, revision: Option<&str>, reason: &
     );
     kubectl(&["create", "-n", &s.ns, "-f", "-"], Some(&yaml));
     name.to_string()
+}
+
+/// `kubectl serin <action> podinfo [--reason R]` as alice; the plugin waits for serin's
+/// outcome and must report it applied. Returns what it printed.
+fn plugin(s: &Scenario, action: &str, reason: &str) -> String {
+    let mut args = vec![action, "podinfo", "-n", &s.ns, "--as", "alice@example.com"];
+    if !reason.is_empty() {
+        args.extend(["--reason", reason]);
+    }
+    let out = serin_ok(&args);
+    assert!(out.contains("applied"), "kubectl serin {action}: {out}");
+    out
 }
 
 /// Waits for serin to decide the action; returns (outcome, message).
@@ -106,15 +123,7 @@ async fn act_approve_opens_a_manual_promotion_gate() {
         st.phase() == Phase::WaitingPromotion
     })
     .await;
-    let name = act(
-        &s,
-        "approve-1",
-        "approve",
-        Some(&revision),
-        "checked dashboards",
-    );
-    let (o, m) = outcome(&s, &name, 30).await;
-    assert_eq!(o, "Applied", "{m}");
+    plugin(&s, "approve", "checked dashboards");
     let st = s.wait_phase("podinfo", Phase::Succeeded, 60).await;
     let events = s.events("podinfo");
     assert!(
@@ -123,8 +132,16 @@ async fn act_approve_opens_a_manual_promotion_gate() {
     );
     let record = st.actions.last().expect("status.actions records it");
     assert_eq!(
-        (record.by.as_str(), record.reason.as_deref()),
-        ("alice@example.com", Some("checked dashboards"))
+        (
+            record.by.as_str(),
+            record.reason.as_deref(),
+            record.revision.as_deref()
+        ),
+        (
+            "alice@example.com",
+            Some("checked dashboards"),
+            Some(revision.as_str())
+        )
     );
 }
 
@@ -137,13 +154,7 @@ async fn act_abort_mid_analysis_rolls_back_at_once() {
         .await;
     let revision = st.last_applied_spec.clone();
     let asked = Instant::now();
-    let name = act(
-        &s,
-        "abort-1",
-        "abort",
-        revision.as_deref(),
-        "error budget burning",
-    );
+    plugin(&s, "abort", "error budget burning");
     let st = s.wait_phase("podinfo", Phase::Failed, 30).await;
     // At once: well before the next of the 10s steps could have ended the run.
     assert!(
@@ -152,7 +163,11 @@ async fn act_abort_mid_analysis_rolls_back_at_once() {
         asked.elapsed()
     );
     assert_eq!(st.canary_weight, 0);
-    assert_eq!(outcome(&s, &name, 10).await.0, "Applied");
+    assert_eq!(
+        st.actions.last().and_then(|a| a.revision.clone()),
+        revision,
+        "the abort named the revision under analysis"
+    );
     let events = s.events("podinfo");
     assert!(
         events.contains(r#"Aborted by alice@example.com: "error budget burning""#),
@@ -167,8 +182,7 @@ async fn act_pause_holds_across_a_restart_and_resume_continues_one_interval_late
     s.apply(&podinfo("6.0.1", &[]));
     s.wait_status("podinfo", 60, "weight 20", |st| st.canary_weight == 20)
         .await;
-    let name = act(&s, "pause-1", "pause", None, "incident 42");
-    assert_eq!(outcome(&s, &name, 30).await.0, "Applied");
+    plugin(&s, "pause", "incident 42");
     let st = s
         .wait_status("podinfo", 10, "paused", |st| st.paused.is_some())
         .await;
@@ -180,8 +194,7 @@ async fn act_pause_holds_across_a_restart_and_resume_continues_one_interval_late
     s.kill_serin();
     s.start_serin();
     holds(&s, 2 * interval + 2, "the pause after a restart", frozen).await;
-    let name = act(&s, "resume-1", "resume", None, "");
-    assert_eq!(outcome(&s, &name, 30).await.0, "Applied");
+    plugin(&s, "resume", "");
     let st = s
         .wait_status("podinfo", 30, "the next step", |st| {
             st.canary_weight > weight
@@ -190,7 +203,7 @@ async fn act_pause_holds_across_a_restart_and_resume_continues_one_interval_late
     let resumed = st
         .actions
         .iter()
-        .find(|a| a.name == "resume-1")
+        .rfind(|a| a.action == ActionKind::Resume)
         .map(|a| a.at)
         .expect("the resume is recorded");
     let stepped = st.step_started_at.expect("step start");
@@ -210,10 +223,9 @@ async fn act_retry_reruns_a_failed_revision() {
         .wait_status("podinfo", 60, "weight 20", |st| st.canary_weight == 20)
         .await;
     let revision = st.last_applied_spec.clone();
-    act(&s, "abort-1", "abort", revision.as_deref(), "bad config");
+    plugin(&s, "abort", "bad config");
     let failed = s.wait_phase("podinfo", Phase::Failed, 30).await;
-    let name = act(&s, "retry-1", "retry", revision.as_deref(), "config fixed");
-    assert_eq!(outcome(&s, &name, 30).await.0, "Applied");
+    plugin(&s, "retry", "config fixed");
     let st = s.wait_phase("podinfo", Phase::Succeeded, 120).await;
     assert!(st.run_started_at > failed.run_started_at, "a new run");
     assert_eq!(
@@ -256,8 +268,7 @@ async fn act_an_approval_for_an_old_revision_does_not_open_the_newer_gate() {
         st.phase() == Phase::WaitingPromotion && st.approvals.is_empty()
     })
     .await;
-    let name = act(&s, "approve-new", "approve", Some(&new), "");
-    assert_eq!(outcome(&s, &name, 30).await.0, "Applied");
+    plugin(&s, "approve", "");
     s.wait_phase("podinfo", Phase::Succeeded, 60).await;
 }
 

@@ -10,7 +10,8 @@
 //! - [`wait`]: waits with deadlines and readings of API errors;
 //! - [`raw`]: raw HTTP requests, for what typed calls hide;
 //! - [`prom`]: PromQL polled against Prometheus;
-//! - [`scenario`]: a scenario's namespace, serin processes and manifests.
+//! - [`scenario`]: a scenario's namespace, serin processes and manifests;
+//! - [`plugin`]: `kubectl serin` run as a person runs it.
 //!
 //! Each binary uses a different part of this, so unused items and
 //! re-exports are allowed here rather than splitting the module per binary:
@@ -20,6 +21,7 @@
 pub mod binaries;
 pub mod kubectl;
 pub mod namespace;
+pub mod plugin;
 pub mod prom;
 pub mod raw;
 pub mod scenario;
