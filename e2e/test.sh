@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests, the sandbox's API conformance
 # suite, the whole-chain test and serin's end-to-end scenarios.
-# Installs what a fresh Debian machine lacks (Debian's prometheus).
+# Installs what a fresh Debian machine lacks (Debian's prometheus and tmux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
