@@ -135,12 +135,30 @@ pub fn status_page(c: &Canary, events: &[&Event], now: DateTime<Utc>) -> String 
         since(status.last_transition_time, now),
         p.traffic
     );
-    let _ = writeln!(
-        out,
-        "Revision:   {} under analysis, {} promoted",
-        short(status.last_applied_spec.as_deref()),
-        short(status.last_promoted_spec.as_deref())
-    );
+    // While Waiting, the new revision has not started its run: it is the one the gate
+    // holds, not `lastAppliedSpec` (still the previous run's).
+    let waiting = status
+        .awaiting
+        .as_ref()
+        .filter(|_| status.phase == Some(crate::api::Phase::Waiting));
+    match waiting {
+        Some(gate) => {
+            let _ = writeln!(
+                out,
+                "Revision:   {} waiting to start, {} promoted",
+                short(Some(gate.revision.as_str())),
+                short(status.last_promoted_spec.as_deref())
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Revision:   {} under analysis, {} promoted",
+                short(status.last_applied_spec.as_deref()),
+                short(status.last_promoted_spec.as_deref())
+            );
+        }
+    }
     if p.threshold > 0 {
         let _ = writeln!(
             out,

@@ -322,3 +322,24 @@ Actions:
         "it is not paused"
     );
 }
+
+#[test]
+fn a_revision_waiting_to_start_is_named_not_the_previous_run() {
+    let c = canary(
+        "web",
+        "frontend",
+        weighted(),
+        json!({
+            "phase": "Waiting", "canaryWeight": 0, "failedChecks": 0,
+            "lastAppliedSpec": "99ff88ee77dd", "lastPromotedSpec": "99ff88ee77dd",
+            "lastTransitionTime": at(5),
+            "awaiting": {"gate": "confirm-rollout", "revision": "aa11bb22cc33", "manual": true,
+                         "message": "confirm-rollout waits for a manual approval", "since": at(5)}
+        }),
+    );
+    let got = status_page(&c, &[], now());
+    assert!(
+        got.contains("Revision:   aa11bb22cc waiting to start, 99ff88ee77 promoted\n"),
+        "{got}"
+    );
+}
