@@ -39,8 +39,11 @@ const CONTROLLER: &str = "serin";
 const MAX_NAME: usize = 253;
 
 /// The name of event `seq` of the Canary `canary` whose uid is `uid`, e.g.
-/// `podinfo.3f2a9c1e.7`. The uid keeps a recreated Canary of the same name from meeting
-/// the events of the one before; a long Canary name is cut to fit.
+/// `podinfo.3f2a9c1e.0000000007`. The uid keeps a recreated Canary of the same name from
+/// meeting the events of the one before; a long Canary name is cut to fit. The number is
+/// zero-padded so that names sort in the order of the transitions: the API server lists
+/// objects by name, and `kubectl describe` keeps that order for events with equal (or
+/// no) deprecated timestamps, so `.10` must not come before `.2`.
 pub fn name(canary: &str, uid: &str, seq: i64) -> String {
     let prefix: String = uid
         .chars()
@@ -48,7 +51,7 @@ pub fn name(canary: &str, uid: &str, seq: i64) -> String {
         .take(8)
         .collect::<String>()
         .to_ascii_lowercase();
-    let suffix = format!(".{prefix}.{seq}");
+    let suffix = format!(".{prefix}.{seq:010}");
     let room = MAX_NAME.saturating_sub(suffix.len());
     let mut head: &str = &canary[..canary.len().min(room)];
     // A cut name must still end with an alphanumeric character.
@@ -213,7 +216,11 @@ mod tests {
     #[test]
     fn names_are_stable_valid_and_fit() {
         let uid = "3F2A9C1E-77aa-4bb0-9c1d-0123456789ab";
-        assert_eq!(name("podinfo", uid, 7), "podinfo.3f2a9c1e.7");
+        assert_eq!(name("podinfo", uid, 7), "podinfo.3f2a9c1e.0000000007");
+        assert!(
+            name("podinfo", uid, 9) < name("podinfo", uid, 10),
+            "names sort by number"
+        );
         assert_eq!(name("podinfo", uid, 7), name("podinfo", uid, 7));
         assert_ne!(name("podinfo", uid, 7), name("podinfo", "99999999-x", 7));
         let long = format!("{}-b", "a".repeat(250));
