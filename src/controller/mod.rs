@@ -169,6 +169,11 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     if let Some(action) = finalize::handle(canary, ctx, &snap, router, now).await? {
         return Ok(action);
     }
+    // A new Canary whose target the cache does not hold yet: applied together with it,
+    // the Deployment is most likely on its way (its event wakes this Canary).
+    if let Some(wait) = snap.target_unseen(canary) {
+        return Ok(Action::requeue(wait));
+    }
     let who = Identity {
         name: canary.name_any(),
         namespace: canary.namespace().unwrap_or_default(),
