@@ -5,7 +5,8 @@
 //! - one analysis step writes no more than the status, the routing object and one event;
 //!
 //! and, running the whole controller, that a panicking reconcile ([`panics`]) and an
-//! undecodable Canary are each reported and block nothing.
+//! undecodable Canary are each reported and block nothing, and that initialisation and
+//! a rollout keep the write budget with no 409 Conflict ([`writes`]).
 //!
 //! The kubelet stand-in makes Deployments ready; nothing else of the sandbox runs.
 
@@ -36,6 +37,10 @@ use tokio::time::Instant;
 mod events;
 #[path = "wiring/panics.rs"]
 mod panics;
+#[path = "support/mod.rs"]
+mod support;
+#[path = "wiring/writes.rs"]
+mod writes;
 
 /// Long enough for the kubelet stand-in and the watches, short enough to fail fast.
 const WITHIN: Duration = Duration::from_secs(30);

@@ -4,7 +4,9 @@
 //!
 //! An object is applied (server-side apply, one field manager, forced) only when its
 //! [`crate::build::APPLIED`] hash differs from the snapshot's, so a reconcile with nothing
-//! to do writes nothing. Because the status is recorded before this runs, a crash here is
+//! to do writes nothing. While initialising, a missing apex Service or routing object is
+//! not created ([`Plan::create_routing`]): each is created once, on the primary, when
+//! initialisation ends. Because the status is recorded before this runs, a crash here is
 //! repaired by the next reconcile.
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -80,6 +82,9 @@ pub(super) async fn converge(
         plan.apex_on_primary,
     ) {
         let cached = snap.service(&svc.name).map(|s| &s.metadata);
+        if cached.is_none() && svc.name == names.apex && !plan.create_routing {
+            continue;
+        }
         apply(ctx, &svc, cached).await?;
     }
 
@@ -107,7 +112,11 @@ async fn route(
     snap: &Snapshot,
 ) -> Result<(), Error> {
     for obj in router.desired(canary, &plan.split, &snap.routing) {
-        apply(ctx, &obj, cached_routing(&snap.routing, &obj)).await?;
+        let cached = cached_routing(&snap.routing, &obj);
+        if cached.is_none() && !plan.create_routing {
+            continue;
+        }
+        apply(ctx, &obj, cached).await?;
     }
     Ok(())
 }

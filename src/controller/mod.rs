@@ -150,6 +150,14 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     if !ctx.synced.load(Ordering::SeqCst) {
         return Ok(Action::requeue(Duration::from_millis(200)));
     }
+    // The cache has not seen serin's own last status write: the watch event that brings
+    // it wakes this Canary; deciding now would decide on the old status (and be refused).
+    if ctx
+        .pending
+        .status_stale(&key(canary), canary.resource_version().as_deref())
+    {
+        return Ok(Action::requeue(STATUS_WAIT));
+    }
     let now = Utc::now();
     let provider = canary
         .spec
@@ -160,6 +168,11 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     let snap = Snapshot::take(canary, ctx, router);
     if let Some(action) = finalize::handle(canary, ctx, &snap, router, now).await? {
         return Ok(action);
+    }
+    // A new Canary whose target the cache does not hold yet: applied together with it,
+    // the Deployment is most likely on its way (its event wakes this Canary).
+    if let Some(wait) = snap.target_unseen(canary) {
+        return Ok(Action::requeue(wait));
     }
     let who = Identity {
         name: canary.name_any(),
@@ -222,6 +235,10 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
     };
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
+
+/// The fallback when a reconcile waits for the cache to see serin's own status write:
+/// the watch event normally wakes the Canary long before.
+const STATUS_WAIT: Duration = Duration::from_secs(1);
 
 /// How soon a reconcile retries the events it could not publish.
 const EVENT_RETRY: Duration = Duration::from_secs(5);

@@ -5,6 +5,15 @@
 //! skipped until the cache moves past that version. A write that creates the object (the
 //! cache has none yet) is skipped likewise until the cache holds it, for at most
 //! [`CREATE_WAIT`], so an object deleted right after is still created again.
+//!
+//! The Canary's own status is the same case from the other side: serin's status write
+//! wakes nothing faster than its converge does (a primary patch, a routing patch), so the
+//! next reconcile may read the Canary from a cache that has not seen that write yet. A
+//! decision made on it is a decision on the old status, and its write, carrying the old
+//! resourceVersion, is refused with 409 Conflict. [`Pending::status_wrote`] remembers the
+//! version the last status write was made against; while the cache still holds it,
+//! [`Pending::status_stale`] says so and the reconcile waits for the watch event (which
+//! wakes the Canary) instead of deciding.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,13 +22,32 @@ use std::time::{Duration, Instant};
 /// How long the same creating write waits for the cache to see the object.
 const CREATE_WAIT: Duration = Duration::from_secs(30);
 
+/// How long a reconcile waits for the cache to see serin's own status write before it
+/// decides anyway (the watch event was lost; the write may then meet a 409 and retry).
+const STATUS_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the memory is swept of entries nothing will ask about again (objects and
+/// Canaries deleted meanwhile): its size stays that of the writes of the last minutes.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Object writes older than this are forgotten: their cache has long caught up (or the
+/// object is gone); forgetting one costs at most one repeated write.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+
 /// One write: the fingerprint written, the cached version it was written against (none:
 /// it created the object) and when.
 type Write = (String, Option<String>, Instant);
 
+/// A status write: the Canary's resourceVersion it was made against, the one it returned,
+/// and when.
+type StatusWrite = (String, String, Instant);
+
 #[derive(Default)]
 pub(super) struct Pending {
     writes: Mutex<HashMap<String, Write>>,
+    /// Serin's last status write of each Canary (by namespace/name) the cache may not
+    /// have seen yet.
+    status: Mutex<HashMap<String, StatusWrite>>,
+    swept: Mutex<Option<Instant>>,
 }
 
 impl Pending {
@@ -51,6 +79,66 @@ impl Pending {
             );
             writes.insert(key.to_string(), entry);
         }
+        self.sweep();
+    }
+
+    /// Whether the cached Canary `key` (at `cached_rv`) is still the version serin's last
+    /// status write replaced: a decision on it would be made on the old status.
+    pub(super) fn status_stale(&self, key: &str, cached_rv: Option<&str>) -> bool {
+        let Ok(mut status) = self.status.lock() else {
+            return false;
+        };
+        let Some((against, _, at)) = status.get(key) else {
+            return false;
+        };
+        if cached_rv == Some(against.as_str()) && at.elapsed() < STATUS_WAIT {
+            return true;
+        }
+        // The cache moved past the write (or waiting is over): nothing to remember.
+        status.remove(key);
+        false
+    }
+
+    /// Records a status write of the Canary `key` made against `against` (the cached
+    /// resourceVersion it carried) that returned `returned`.
+    pub(super) fn status_wrote(&self, key: &str, against: Option<&str>, returned: Option<&str>) {
+        let (Some(against), Ok(mut status)) = (against, self.status.lock()) else {
+            return;
+        };
+        let entry = (
+            against.to_string(),
+            returned.unwrap_or_default().to_string(),
+            Instant::now(),
+        );
+        status.insert(key.to_string(), entry);
+        drop(status);
+        self.sweep();
+    }
+
+    /// Forgets, at most once per [`SWEEP_EVERY`], what nothing will ask about again.
+    fn sweep(&self) {
+        let Ok(mut swept) = self.swept.lock() else {
+            return;
+        };
+        if swept.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+            return;
+        }
+        *swept = Some(Instant::now());
+        drop(swept);
+        if let Ok(mut status) = self.status.lock() {
+            status.retain(|_, (_, _, at)| at.elapsed() < STATUS_WAIT);
+        }
+        if let Ok(mut writes) = self.writes.lock() {
+            writes.retain(|_, (_, _, at)| at.elapsed() < FORGET_AFTER);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        (
+            self.writes.lock().map(|m| m.len()).unwrap_or(0),
+            self.status.lock().map(|m| m.len()).unwrap_or(0),
+        )
     }
 }
 
@@ -75,6 +163,52 @@ mod tests {
             p.needed("vs/a", "w20", Some("6")),
             "the cache moved: judge again"
         );
+    }
+
+    #[test]
+    fn a_reconcile_waits_for_the_cache_to_see_its_own_status_write() {
+        let p = Pending::default();
+        assert!(!p.status_stale("ns/a", Some("5")), "nothing written yet");
+        p.status_wrote("ns/a", Some("5"), Some("9"));
+        assert!(
+            p.status_stale("ns/a", Some("5")),
+            "cache still before the write"
+        );
+        assert!(
+            p.status_stale("ns/a", Some("5")),
+            "and again, until it moves"
+        );
+        assert!(!p.status_stale("ns/b", Some("5")), "another Canary decides");
+        assert!(
+            !p.status_stale("ns/a", Some("9")),
+            "the cache saw the write"
+        );
+        assert_eq!(p.len().1, 0, "forgotten once seen");
+        p.status_wrote("ns/a", Some("9"), Some("12"));
+        assert!(!p.status_stale("ns/a", Some("14")), "moved past it");
+        assert_eq!(p.len().1, 0);
+        p.status_wrote("ns/a", None, None);
+        assert_eq!(p.len().1, 0, "no version, nothing to wait for");
+    }
+
+    #[test]
+    fn old_entries_are_swept() {
+        let p = Pending::default();
+        p.wrote("vs/a", "w20", Some("5"));
+        p.status_wrote("ns/a", Some("5"), Some("6"));
+        // Pretend they were made long ago, and the last sweep too.
+        let long_ago = Instant::now()
+            .checked_sub(FORGET_AFTER + SWEEP_EVERY)
+            .expect("an instant eleven minutes ago");
+        for (_, (_, _, at)) in p.writes.lock().unwrap().iter_mut() {
+            *at = long_ago;
+        }
+        for (_, (_, _, at)) in p.status.lock().unwrap().iter_mut() {
+            *at = long_ago;
+        }
+        *p.swept.lock().unwrap() = Some(long_ago);
+        p.wrote("vs/b", "w20", Some("1"));
+        assert_eq!(p.len(), (1, 0));
     }
 
     #[test]

@@ -7,10 +7,10 @@
 
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::{Ctx, Error, events};
-use crate::api::Canary;
+use crate::api::{Canary, CanaryStatus};
 use crate::decide::Decision;
 
 /// Records the decision. Returns false when some event could not be published yet (the
@@ -36,11 +36,22 @@ pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> R
             Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
         let mut object = canary.clone();
         object.status = Some(next.clone());
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            debug!(changed = ?changed_fields(&old, &next), events = decision.events.len(), "status write");
+        }
         // replace_status carries the cached resourceVersion: a 409 means the cache was
-        // stale, and the reconcile is retried on the fresh object instead.
-        api.replace_status(&canary.name_any(), &PostParams::default(), &object)
+        // stale, and the reconcile is retried on the fresh object instead. Until the cache
+        // has seen this write, the next reconcile waits for it ([`super::pending`]).
+        let against = canary.resource_version();
+        let written = api
+            .replace_status(&canary.name_any(), &PostParams::default(), &object)
             .await
             .map_err(Error::Kube)?;
+        ctx.pending.status_wrote(
+            &super::key(canary),
+            against.as_deref(),
+            written.resource_version().as_deref(),
+        );
         ctx.published.keep_only(&uid, &next.event_log);
         all_published &=
             events::publish(canary, &ctx.client, &ctx.published, &next.event_log).await;
@@ -48,6 +59,24 @@ pub(super) async fn record(canary: &Canary, ctx: &Ctx, decision: &Decision) -> R
     super::alerts::notify(canary, ctx, decision);
     super::hooks::send_events(canary, ctx, decision);
     Ok(all_published)
+}
+
+/// The status fields a write changes, for the debug log.
+fn changed_fields(old: &CanaryStatus, next: &CanaryStatus) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(next))) =
+        (serde_json::to_value(old), serde_json::to_value(next))
+    else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = old
+        .keys()
+        .chain(next.keys())
+        .filter(|k| old.get(*k) != next.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -16,6 +17,14 @@ use crate::api::Canary;
 use crate::build::Names;
 use crate::decide::Observation;
 use crate::router::{Router, RoutingObjects};
+
+/// How long after a Canary's creation a missing target is taken for one the Deployment
+/// cache has not seen yet rather than for a missing one. GitOps tools (and `kubectl apply
+/// -f` of one file) create a Deployment and its Canary together, and the Canary's watch
+/// may deliver it first: without this, such a Canary would get a `TargetNotFound`
+/// Warning it does not deserve. The Deployment's arrival wakes the Canary (through the
+/// target index) long before; a target that really is missing is reported when this ends.
+pub const TARGET_GRACE: Duration = Duration::from_secs(10);
 
 /// What the caches held for one Canary at the start of a reconcile.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +96,62 @@ impl Snapshot {
         }
     }
 
+    /// How long to wait for a target the cache does not hold, or None to decide now: only
+    /// a Canary never decided on (no phase yet) within [`TARGET_GRACE`] of its creation.
+    pub fn target_unseen(&self, canary: &Canary) -> Option<Duration> {
+        if self.target.is_some() || canary.status.as_ref().is_some_and(|s| s.phase.is_some()) {
+            return None;
+        }
+        let created = canary.metadata.creation_timestamp.as_ref()?;
+        let age = k8s_openapi::jiff::Timestamp::now().duration_since(created.0);
+        // A creation time ahead of this clock (skew) gives no grace: never wait forever.
+        let age = Duration::try_from(age).ok()?;
+        TARGET_GRACE.checked_sub(age).filter(|d| !d.is_zero())
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.get(name).map(Arc::as_ref)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+    fn canary(age_secs: i64, phase: Option<crate::api::Phase>) -> Canary {
+        let mut c: Canary = serde_json::from_value(serde_json::json!({
+            "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+            "metadata": {"name": "podinfo", "namespace": "test"},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+                     "service": {"port": 80}}
+        }))
+        .expect("canary");
+        let created = Timestamp::now() - SignedDuration::from_secs(age_secs);
+        c.metadata.creation_timestamp = Some(Time(created));
+        c.status = phase.map(|p| crate::api::CanaryStatus {
+            phase: Some(p),
+            ..Default::default()
+        });
+        c
+    }
+
+    #[test]
+    fn a_new_canary_waits_a_little_for_its_target() {
+        let snap = Snapshot::default();
+        let wait = snap
+            .target_unseen(&canary(2, None))
+            .expect("within the grace");
+        assert!(wait <= TARGET_GRACE - Duration::from_secs(1), "{wait:?}");
+        assert_eq!(snap.target_unseen(&canary(11, None)), None, "grace over");
+        assert_eq!(snap.target_unseen(&canary(-60, None)), None, "clock skew");
+        let decided = canary(2, Some(crate::api::Phase::Initialized));
+        assert_eq!(snap.target_unseen(&decided), None, "decided before");
+        let with_target = Snapshot {
+            target: Some(Arc::new(Deployment::default())),
+            ..Default::default()
+        };
+        assert_eq!(with_target.target_unseen(&canary(2, None)), None);
     }
 }

@@ -32,6 +32,7 @@ impl Step<'_> {
         Plan {
             copy_to_primary: None,
             apex_on_primary: true,
+            create_routing: true,
             split: settings.strategy().split(&self.status, 0, false),
             canary_replicas: None,
             canary_in_use: false,

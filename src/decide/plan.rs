@@ -13,6 +13,9 @@ pub struct Plan {
     pub copy_to_primary: Option<i32>,
     /// Whether the apex Service selects the primary (else the target).
     pub apex_on_primary: bool,
+    /// Whether the apex Service and the routing objects are created when missing; see
+    /// [`creates_routing`]. Existing ones follow the plan either way.
+    pub create_routing: bool,
     /// The traffic split the router carries out.
     pub split: TrafficSplit,
     /// The replicas the target (the canary) should run; None leaves it alone.
@@ -38,6 +41,7 @@ pub fn plan(
     Plan {
         copy_to_primary: copy,
         apex_on_primary: apex_on_primary(status),
+        create_routing: creates_routing(status),
         split: strategy.split(
             status,
             routed_weight(status, target, primary),
@@ -113,6 +117,15 @@ pub fn copy_to_primary(
         (_, None) => Some(target_rev) == promoted,
         _ => false,
     }
+}
+
+/// Whether a missing apex Service or routing object is created: not while initialising.
+/// Until the primary is ready the target serves alone, and a new apex or route would only
+/// send traffic to it (then change when the primary is ready): they are created once, on
+/// the primary, when initialisation ends. An existing apex or route (taken over) is
+/// still applied at once, so its clients keep being served by the target meanwhile.
+pub fn creates_routing(status: &CanaryStatus) -> bool {
+    status.phase() != Phase::Initializing
 }
 
 /// Whether the apex Service selects the primary: not before the primary is initialised,

@@ -115,7 +115,7 @@ impl Step<'_> {
             Phase::Progressing,
             "New revision detected, progressing canary analysis.",
         );
-        Next::Idle // the canary's rollout wakes us; the deadline is set on the first wait
+        Next::Idle // the canary's rollout wakes us
     }
 
     /// The target went back to the promoted template during a run: the primary already
@@ -162,7 +162,10 @@ impl Step<'_> {
         self.status.last_applied_spec = Some(target.revision.clone());
         self.status.step_started_at = Some(self.now);
         self.status.run_started_at = Some(self.now);
-        self.status.waiting_since = None;
+        // A run starts by waiting for the canary to scale up and be ready: the wait (and
+        // its progress deadline) starts now, in this write, not in a write of its own
+        // when the next reconcile first sees the canary rolling.
+        self.status.waiting_since = Some(self.now);
         self.status.last_failed_check = None;
         self.status.metrics.clear();
         self.keep_hooks_of(&target.revision);

@@ -107,3 +107,11 @@ fn the_canary_is_never_scaled_down_while_it_is_the_only_workload_serving() {
     assert_eq!(canary_replicas(&failed, &canary, Some(&down)), None);
     assert_eq!(routed_weight(&failed, &canary, None), 100);
 }
+
+#[test]
+fn routing_is_created_once_initialisation_ends() {
+    assert!(!creates_routing(&status(Phase::Initializing, 0)));
+    assert!(creates_routing(&status(Phase::Initialized, 0)));
+    assert!(creates_routing(&status(Phase::Progressing, 30)));
+    assert!(creates_routing(&status(Phase::Failed, 100)));
+}

@@ -105,7 +105,8 @@ fn the_analysis_starts_once_the_canary_is_ready() {
         d.status.canary_weight, 0,
         "no traffic to a canary that is not ready"
     );
-    assert_eq!(d.next, Next::At(t(6) + Duration::from_secs(600)));
+    // The wait began with the run: its deadline counts from there.
+    assert_eq!(d.next, Next::At(t(5) + Duration::from_secs(600)));
     let d = c.step(Some(ready("v2")), Some(ready("v1")), None, t(10));
     assert_eq!(d.status.canary_weight, 10);
     assert_eq!(d.status.step_started_at, Some(t(10)));
@@ -237,14 +238,16 @@ fn a_new_revision_mid_run_restarts_the_analysis() {
 }
 
 #[test]
-fn a_canary_that_never_gets_ready_fails_at_the_deadline_counted_from_its_wait() {
+fn a_canary_that_never_gets_ready_fails_at_the_deadline_counted_from_the_start_of_its_wait() {
     let mut c = Canary::initialized().with(|s| s.progress_deadline = Duration::from_secs(30));
-    c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
+    // The run starts by waiting for the canary to scale up: the wait starts with it.
+    let d = c.step(Some(scaled_down("v2")), Some(ready("v1")), None, t(5));
+    assert_eq!(d.status.waiting_since, Some(t(5)));
     let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(10));
-    assert_eq!(d.next, Next::At(t(40)));
-    let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(39));
+    assert_eq!(d.next, Next::At(t(35)));
+    let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(34));
     assert_eq!(d.status.phase(), Phase::Progressing);
-    let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(40));
+    let d = c.step(Some(rolling("v2")), Some(ready("v1")), None, t(35));
     assert_eq!(d.status.phase(), Phase::Failed);
     assert!(
         d.events[0].message.contains("progress deadline exceeded"),
