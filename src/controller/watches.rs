@@ -15,7 +15,6 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -227,7 +226,7 @@ pub fn start_with(
         synced: Arc::new(AtomicBool::new(false)),
         pending: pending::Pending::default(),
         backoff: Backoff::default(),
-        recorder: Recorder::new(client, Reporter::from("serin")),
+        notices: super::notices::Notices::new(client),
         published: Default::default(),
         metrics,
         telemetry,
