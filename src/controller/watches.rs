@@ -65,10 +65,20 @@ fn dyn_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<Dynami
     }
 }
 
-/// Drops what serin never reads before an object enters a cache: `managedFields` is often
-/// the largest part of an object's metadata, and the caches hold every watched object.
+/// The annotation `kubectl apply` keeps: a whole copy of the object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what serin never reads before an object enters a cache: `managedFields` and
+/// `kubectl apply`'s copy of the object are often the largest parts of its metadata, and
+/// the caches hold every watched object. (Nothing serin builds copies either: the
+/// primary gets its own metadata, an autoscaler copy skips both; status writes replace
+/// the status only.)
 fn trim<K: kube::Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
 }
 
 fn wc() -> watcher::Config {
@@ -289,6 +299,7 @@ pub async fn run(
     let index = TargetIndex::default();
     let (canaries, canary_writer) = reflector::store();
     let indexed = index.clone();
+    let telemetry = ctx.telemetry.clone();
     let canary_stream = reflector::reflector(
         canary_writer,
         watcher(api::<DeserializeGuard<Canary>>(&client, &ns), wc())
@@ -296,6 +307,10 @@ pub async fn run(
             .map(move |event| {
                 if let Ok(event) = &event {
                     indexed.observe(event);
+                    // A deleted Canary's series leave /metrics with it.
+                    if let watcher::Event::Delete(DeserializeGuard(Ok(canary))) = event {
+                        telemetry.forget(canary);
+                    }
                 }
                 event
             }),
