@@ -3,6 +3,11 @@
 //! competing again with fresh watches when it next wins it. Because every step's start is
 //! in the Canary's status, the new leader neither repeats nor rushes a step. Without
 //! leader election the controller simply runs until shutdown.
+//!
+//! Load cannot starve the renewal: kube-lease-manager renews from a task and timer of its
+//! own, not behind the Controller's reconcile concurrency or any lock a reconcile takes;
+//! it shares the client, whose connection pool opens another connection rather than
+//! queue a request behind the reconciles' (at most a few dozen in flight).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

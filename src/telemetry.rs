@@ -246,6 +246,47 @@ impl Telemetry {
         }
     }
 
+    /// Drops every series of a deleted Canary, so `/metrics` (and the memory behind it)
+    /// follows the Canaries that exist, not every Canary there ever was.
+    pub fn forget(&self, c: &Canary) {
+        let l = labels(c);
+        self.status.remove(&l);
+        if let Some(duration) = &self.duration {
+            duration.remove(&l);
+        }
+        for workload in [
+            c.spec.target_ref.name.clone(),
+            crate::build::Names::of(c).primary,
+        ] {
+            self.weight.remove(&WorkloadLabels {
+                workload,
+                namespace: l.namespace.clone(),
+            });
+        }
+        let spec_checks = c.spec.analysis.iter().flat_map(|a| &a.metrics);
+        let status_checks = c.status.iter().flat_map(|s| &s.metrics);
+        for metric in spec_checks
+            .map(|m| m.name.clone())
+            .chain(status_checks.map(|m| m.name.clone()))
+        {
+            self.analysis.remove(&MetricLabels {
+                name: l.name.clone(),
+                namespace: l.namespace.clone(),
+                metric,
+            });
+        }
+        for analysis_status in ["skipped", "completed"] {
+            let result = ResultLabels {
+                name: l.name.clone(),
+                namespace: l.namespace.clone(),
+                deployment_strategy: crate::decide::strategy::label_of(&c.spec).into(),
+                analysis_status: analysis_status.into(),
+            };
+            self.successes.remove(&result);
+            self.failures.remove(&result);
+        }
+    }
+
     pub fn observe_checks(&self, c: &Canary, checks: &[MetricStatus]) {
         for check in checks {
             if let Some(v) = check.value {
@@ -257,5 +298,54 @@ impl Telemetry {
                 self.analysis.get_or_create(&l).set(v);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canary(name: &str) -> Canary {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+            "metadata": {"name": name, "namespace": "test"},
+            "spec": {
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "service": {"port": 80},
+                "analysis": {"interval": "10s", "threshold": 1, "stepWeight": 50,
+                    "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}]}
+            },
+            "status": {"phase": "Succeeded", "canaryWeight": 0,
+                "metrics": [{"name": "request-success-rate", "value": 100.0, "verdict": "Pass",
+                    "query": "q", "checkedAt": "2026-01-01T00:00:00Z"}]}
+        }))
+        .expect("canary")
+    }
+
+    #[test]
+    fn a_deleted_canary_leaves_no_series() {
+        let t = Telemetry::new("istio");
+        let (gone, kept) = (canary("gone"), canary("kept"));
+        for c in [&gone, &kept] {
+            let mut progressing = c.clone();
+            if let Some(s) = progressing.status.as_mut() {
+                s.phase = Some(Phase::Progressing);
+                s.run_started_at = Some(chrono::Utc::now());
+                s.last_transition_time = Some(chrono::Utc::now());
+            }
+            let status = c.status.clone().unwrap_or_default();
+            let mut done = status.clone();
+            done.run_started_at = progressing.status.as_ref().and_then(|s| s.run_started_at);
+            done.last_transition_time = Some(chrono::Utc::now());
+            t.observe_canary(&progressing, &done);
+            t.observe_checks(c, &status.metrics);
+        }
+        let before = t.encode();
+        assert!(before.contains("name=\"gone\""), "{before}");
+        t.forget(&gone);
+        let after = t.encode();
+        assert!(!after.contains("\"gone\""), "{after}");
+        assert!(after.contains("name=\"kept\""), "{after}");
+        assert!(after.contains("workload=\"kept-primary\""), "{after}");
     }
 }

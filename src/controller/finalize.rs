@@ -7,11 +7,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::converge::scale;
+use super::notices::Notice;
 use super::snapshot::Snapshot;
 use super::{Ctx, Error, observe};
 use crate::api::{Canary, reasons};
@@ -85,14 +85,13 @@ async fn set_finalizers(api: &Api<Canary>, canary: &Canary, add: bool) -> Result
 }
 
 async fn event(ctx: &Ctx, canary: &Canary, reason: &str, note: String) {
-    let ev = Event {
-        type_: EventType::Normal,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
+    let notice = Notice {
+        warning: false,
+        reason,
+        action: reason,
+        note,
     };
-    let _ = ctx.recorder.publish(&ev, &canary.object_ref(&())).await;
+    let _ = ctx.notices.publish(&canary.object_ref(&()), notice).await;
 }
 
 /// Whether the deletion has waited longer than `progressDeadlineSeconds` for the target;

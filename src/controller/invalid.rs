@@ -6,10 +6,10 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use tracing::warn;
 
 use super::Ctx;
+use super::notices::Notice;
 use super::record::truncate;
 use crate::api::reasons;
 
@@ -37,14 +37,13 @@ pub(super) async fn report(invalid: &InvalidObject, ctx: &Ctx) -> Action {
             resource_version: meta.resource_version.clone(),
             ..Default::default()
         };
-        let event = Event {
-            type_: EventType::Warning,
-            reason: reasons::INVALID_OBJECT.into(),
-            note: Some(format!("serin cannot decode this Canary: {error}")),
-            action: "Decode".into(),
-            secondary: None,
+        let notice = Notice {
+            warning: true,
+            reason: reasons::INVALID_OBJECT,
+            action: "Decode",
+            note: format!("serin cannot decode this Canary: {error}"),
         };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        if let Err(e) = ctx.notices.publish(&reference, notice).await {
             warn!(error = %e, "could not publish event");
         }
     }

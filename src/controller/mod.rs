@@ -18,6 +18,7 @@ pub mod gather;
 mod hooks;
 mod invalid;
 mod kinds;
+mod notices;
 pub mod observe;
 mod panics;
 mod pending;
@@ -36,7 +37,6 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tracing::{Instrument, info_span, warn};
@@ -74,7 +74,7 @@ pub struct Config {
     pub cluster_name: Option<String>,
 }
 
-/// Shared state of every reconcile: the client, the caches, the recorder.
+/// Shared state of every reconcile: the client, the caches, the event publishers.
 pub struct Ctx {
     pub client: Client,
     /// True once every watch cache has synced; reconciles wait for it, since a decision
@@ -84,7 +84,8 @@ pub struct Ctx {
     pending: pending::Pending,
     backoff: Backoff,
     pub config: Config,
-    pub recorder: Recorder,
+    /// Events that are not transitions ([`notices`]).
+    pub notices: notices::Notices,
     /// Transition events known to be published ([`events`]).
     published: events::Published,
     pub metrics: Arc<dyn MetricsSource>,

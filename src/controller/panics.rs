@@ -16,10 +16,10 @@ use std::panic::AssertUnwindSafe;
 use futures::FutureExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use tracing::{error, warn};
 
+use super::notices::Notice;
 use super::record::truncate;
 use super::{Ctx, Error};
 use crate::api::{Canary, conditions, reasons};
@@ -111,14 +111,13 @@ async fn report(canary: &Canary, ctx: &Ctx, reason: &'static str, message: &str)
     {
         warn!(error = %e, "could not record the panic in status");
     }
-    let event = Event {
-        type_: EventType::Warning,
-        reason: reason.into(),
-        note: Some(truncate(&message, 1024)),
-        action: "Reconcile".into(),
-        secondary: None,
+    let notice = Notice {
+        warning: true,
+        reason,
+        action: "Reconcile",
+        note: truncate(&message, 1024),
     };
-    if let Err(e) = ctx.recorder.publish(&event, &canary.object_ref(&())).await {
+    if let Err(e) = ctx.notices.publish(&canary.object_ref(&()), notice).await {
         warn!(error = %e, "could not publish event");
     }
 }
