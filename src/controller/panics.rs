@@ -90,7 +90,13 @@ async fn report(canary: &Canary, ctx: &Ctx, reason: &'static str, message: &str)
     let same = status
         .condition(conditions::RECONCILED)
         .is_some_and(|c| c.message == message);
-    if same {
+    // Already reported, or the cache has not seen serin's own last status write (this
+    // write would be refused with 409): the retry after the backoff reports it.
+    if same
+        || ctx
+            .pending
+            .status_stale(&super::key(canary), canary.resource_version().as_deref())
+    {
         return;
     }
     status.set_condition(
@@ -105,11 +111,16 @@ async fn report(canary: &Canary, ctx: &Ctx, reason: &'static str, message: &str)
         Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
     let mut next = canary.clone();
     next.status = Some(status);
-    if let Err(e) = api
+    match api
         .replace_status(&canary.name_any(), &PostParams::default(), &next)
         .await
     {
-        warn!(error = %e, "could not record the panic in status");
+        Ok(written) => ctx.pending.status_wrote(
+            &super::key(canary),
+            canary.resource_version().as_deref(),
+            written.resource_version().as_deref(),
+        ),
+        Err(e) => warn!(error = %e, "could not record the panic in status"),
     }
     let notice = Notice {
         warning: true,
@@ -134,7 +145,9 @@ pub(super) async fn clear(canary: &Canary, ctx: &Ctx, status: &crate::api::Canar
     let api: Api<Canary> =
         Api::namespaced(ctx.client.clone(), &canary.namespace().unwrap_or_default());
     let patch = serde_json::json!({"status": {"conditions": status.conditions}});
-    if let Err(e) = api
+    // A merge patch, on top of the status record() may just have written: both versions
+    // are stale for the next reconcile until the cache has seen this one.
+    match api
         .patch_status(
             &canary.name_any(),
             &kube::api::PatchParams::default(),
@@ -142,7 +155,12 @@ pub(super) async fn clear(canary: &Canary, ctx: &Ctx, status: &crate::api::Canar
         )
         .await
     {
-        warn!(error = %e, "could not clear the Reconciled condition");
+        Ok(written) => ctx.pending.status_wrote(
+            &super::key(canary),
+            canary.resource_version().as_deref(),
+            written.resource_version().as_deref(),
+        ),
+        Err(e) => warn!(error = %e, "could not clear the Reconciled condition"),
     }
 }
 

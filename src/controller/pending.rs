@@ -37,9 +37,10 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 /// it created the object) and when.
 type Write = (String, Option<String>, Instant);
 
-/// A status write: the Canary's resourceVersion it was made against, the one it returned,
-/// and when.
-type StatusWrite = (String, String, Instant);
+/// Status writes the cache has not seen: the Canary's resourceVersions they replaced
+/// (one per write, when serin writes twice before the cache catches up), the version the
+/// last one returned, and when.
+type StatusWrite = (Vec<String>, String, Instant);
 
 #[derive(Default)]
 pub(super) struct Pending {
@@ -91,7 +92,8 @@ impl Pending {
         let Some((against, _, at)) = status.get(key) else {
             return false;
         };
-        if cached_rv == Some(against.as_str()) && at.elapsed() < STATUS_WAIT {
+        if cached_rv.is_some_and(|rv| against.iter().any(|a| a == rv)) && at.elapsed() < STATUS_WAIT
+        {
             return true;
         }
         // The cache moved past the write (or waiting is over): nothing to remember.
@@ -105,8 +107,19 @@ impl Pending {
         let (Some(against), Ok(mut status)) = (against, self.status.lock()) else {
             return;
         };
+        // A write that follows one the cache has not seen yet: the version that one
+        // returned is now stale too.
+        let mut replaced = match status.remove(key) {
+            Some((mut replaced, previous, at)) if at.elapsed() < STATUS_WAIT => {
+                replaced.push(previous);
+                replaced
+            }
+            _ => Vec::new(),
+        };
+        replaced.push(against.to_string());
+        replaced.dedup();
         let entry = (
-            against.to_string(),
+            replaced,
             returned.unwrap_or_default().to_string(),
             Instant::now(),
         );
@@ -189,6 +202,20 @@ mod tests {
         assert_eq!(p.len().1, 0);
         p.status_wrote("ns/a", None, None);
         assert_eq!(p.len().1, 0, "no version, nothing to wait for");
+    }
+
+    #[test]
+    fn two_writes_before_the_cache_catches_up_make_both_versions_stale() {
+        let p = Pending::default();
+        p.status_wrote("ns/a", Some("5"), Some("9"));
+        // A second write (a condition merged after a failed converge) on top of the first.
+        p.status_wrote("ns/a", Some("5"), Some("11"));
+        assert!(p.status_stale("ns/a", Some("5")), "before both writes");
+        assert!(
+            p.status_stale("ns/a", Some("9")),
+            "saw only the first write"
+        );
+        assert!(!p.status_stale("ns/a", Some("11")), "saw both");
     }
 
     #[test]
