@@ -7,19 +7,26 @@
 //! BENCH_CANARIES=200 cargo bench -p serin-sandbox --bench rollout
 //! SERIN_BIN=target/x86_64-unknown-linux-musl/release/serin cargo bench -p serin-sandbox --bench rollout
 //! ```
-//! `BENCH_CANARIES` sets the number of Canaries (default 50), `SERIN_BIN` the binary
+//! `BENCH_CANARIES` sets the number of Canaries (default 50), `BENCH_INTERVAL` their
+//! analysis interval in seconds (default 2), `BENCH_IDLE` the seconds of quiet measured
+//! between initialisation and the new revision (default 10), `SERIN_BIN` the binary
 //! measured (default `target/release/serin`). The Canaries have no metric checks: this
-//! measures the controller, not Prometheus. The sandbox runs on the same machine: the
-//! load average at the start is printed with the figures.
+//! measures the controller, not Prometheus (the mesh exports request counters only).
+//! The sandbox runs on the same machine, in this process: its CPU and memory, and
+//! Prometheus', are printed beside serin's, with the load average at the start.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use serin::api::{Canary, Phase};
@@ -29,17 +36,27 @@ use serin_sandbox::sandbox::{Sandbox, SandboxOptions};
 const NS: &str = "bench";
 /// Weights 25 and 50, then promotion: two analysis steps per rollout.
 const STEPS: u64 = 2;
-/// The analysis interval of every Canary.
-const INTERVAL: Duration = Duration::from_secs(2);
+/// Requests in flight at once while creating or patching the objects.
+const PARALLEL: usize = 32;
+/// serin's leader Lease, and how long it lasts without renewal.
+const LEASE: &str = "serin";
+const LEASE_SECS: u64 = 15;
 
-fn canary(i: usize) -> serde_json::Value {
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn canary(i: usize, interval: Duration) -> serde_json::Value {
     json!({
         "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
         "metadata": {"name": format!("app-{i}"), "namespace": NS},
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": format!("app-{i}")},
             "service": {"port": 80},
-            "analysis": {"interval": format!("{}s", INTERVAL.as_secs()), "threshold": 5, "stepWeight": 25, "maxWeight": 50}
+            "analysis": {"interval": format!("{}s", interval.as_secs()), "threshold": 5, "stepWeight": 25, "maxWeight": 50}
         }
     })
 }
@@ -98,7 +115,7 @@ fn load_average() -> String {
         .join(" ")
 }
 
-/// serin's resident memory (MiB) and CPU time (s).
+/// A process' resident memory (MiB) and CPU time (s).
 fn proc_stats(pid: u32) -> (f64, f64) {
     let rss_kb = proc_kib(pid, "VmRSS");
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -120,12 +137,14 @@ fn proc_stats(pid: u32) -> (f64, f64) {
     (rss_kb / 1024.0, ticks / 100.0)
 }
 
-async fn wait_all(api: &Api<Canary>, n: usize, phase: Phase, secs: u64) -> Duration {
+/// Waits until all `n` Canaries in the watch-fed `store` are in `phase` (a store, not
+/// lists: listing a thousand Canaries ten times a second would load the API server the
+/// benchmark measures against).
+async fn wait_all(store: &Store<Canary>, n: usize, phase: Phase, secs: u64) -> Duration {
     let start = Instant::now();
     loop {
-        let list = api.list(&Default::default()).await.expect("list canaries");
-        let done = list
-            .items
+        let done = store
+            .state()
             .iter()
             .filter(|c| c.status.as_ref().and_then(|s| s.phase) == Some(phase))
             .count();
@@ -138,6 +157,78 @@ async fn wait_all(api: &Api<Canary>, n: usize, phase: Phase, secs: u64) -> Durat
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// CPU time (s) of serin, the sandbox (this process) and Prometheus, sampled every
+/// second on a thread of its own, so that a busy runtime cannot stall it.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Duration, [f64; 3])>>,
+}
+
+impl Sampler {
+    fn start(pids: [u32; 3]) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut samples = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                samples.push((start.elapsed(), pids.map(|p| proc_stats(p).1)));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            samples
+        });
+        Sampler { stop, thread }
+    }
+
+    /// The samples taken: time since the start, CPU seconds of each process.
+    fn finish(self) -> Vec<(Duration, [f64; 3])> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// The busiest second of each process (cores), and the longest gap between samples.
+fn busiest(samples: &[(Duration, [f64; 3])]) -> ([f64; 3], Duration) {
+    let mut peak = [0.0; 3];
+    let mut gap = Duration::ZERO;
+    for w in samples.windows(2) {
+        let dt = w[1].0.saturating_sub(w[0].0);
+        gap = gap.max(dt);
+        for (i, p) in peak.iter_mut().enumerate() {
+            *p = f64::max(*p, (w[1].1[i] - w[0].1[i]) / dt.as_secs_f64().max(1e-3));
+        }
+    }
+    (peak, gap)
+}
+
+/// Each renewal of serin's leader Lease seen: (renewTime, holder, transitions).
+type Renewals = Arc<std::sync::Mutex<Vec<(k8s_openapi::jiff::Timestamp, String, i32)>>>;
+
+/// Records every renewal of the leader Lease until the task is aborted.
+fn watch_lease(api: Api<Lease>) -> (Renewals, tokio::task::JoinHandle<()>) {
+    let renewals = Renewals::default();
+    let seen = renewals.clone();
+    let config = watcher::Config::default().fields(&format!("metadata.name={LEASE}"));
+    let task = tokio::spawn(async move {
+        let mut stream = watcher(api, config).applied_objects().boxed();
+        while let Some(event) = stream.next().await {
+            let Ok(lease) = event else { continue };
+            let Some(spec) = lease.spec else { continue };
+            let Some(renewed) = spec.renew_time else {
+                continue;
+            };
+            let holder = spec.holder_identity.unwrap_or_default();
+            let transitions = spec.lease_transitions.unwrap_or(0);
+            if let Ok(mut r) = seen.lock()
+                && r.last().is_none_or(|l| l.0 != renewed.0)
+            {
+                r.push((renewed.0, holder, transitions));
+            }
+        }
+    });
+    (renewals, task)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -201,13 +292,36 @@ fn print_calls(
     (writes, reads)
 }
 
+/// Runs `f` over `0..n` with [`PARALLEL`] calls in flight; returns each call's latency.
+async fn parallel<F, Fut>(n: usize, f: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let f = &f;
+    let mut latencies: Vec<Duration> = futures::stream::iter(0..n)
+        .map(|i| async move {
+            let start = Instant::now();
+            f(i).await;
+            start.elapsed()
+        })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    latencies.sort();
+    latencies
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let n: usize = std::env::var("BENCH_CANARIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+    let n: usize = env_or("BENCH_CANARIES", 50);
+    let interval = Duration::from_secs(env_or("BENCH_INTERVAL", 2u64).max(1));
+    let idle_window = Duration::from_secs(env_or("BENCH_IDLE", 10u64));
     let load = load_average();
     let default_bin = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/serin");
     let serin_path = std::env::var("SERIN_BIN").unwrap_or_else(|_| default_bin.to_string());
@@ -220,6 +334,9 @@ async fn main() {
     let opts = SandboxOptions {
         mesh: MeshConfig {
             rps_per_host: 2.0,
+            // No Canary here checks latency: counters alone keep Prometheus small
+            // (BENCH_HISTOGRAMS=true serves the histograms too, as the tests' mesh does).
+            histograms: env_or("BENCH_HISTOGRAMS", false),
             ..Default::default()
         },
         ..Default::default()
@@ -272,6 +389,11 @@ async fn main() {
             "1s",
             "--namespace",
             NS,
+            "--leader-election",
+            "--leader-election-namespace",
+            NS,
+            "--leader-election-duration",
+            &format!("{LEASE_SECS}s"),
         ])
         .arg("--kubeconfig")
         .arg(&sandbox.kubeconfig)
@@ -297,25 +419,46 @@ async fn main() {
     let ready = ready.elapsed();
     let (rss_empty, _) = proc_stats(pid);
     let calls_empty = api_calls(port).await;
+    let me = std::process::id();
+    let prometheus = sandbox.prometheus_pid().unwrap_or(0);
+    let pids = [pid, me, prometheus];
+    let sampler = Sampler::start(pids);
+    let (renewals, lease_task) = watch_lease(Api::namespaced(client.clone(), NS));
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let canaries: Api<Canary> = Api::namespaced(client.clone(), NS);
-    for i in 0..n {
-        deployments
-            .create(&PostParams::default(), &deployment(i, "1"))
-            .await
-            .expect("create deployment");
-        let c: Canary = serde_json::from_value(canary(i)).expect("canary");
-        canaries
-            .create(&PostParams::default(), &c)
-            .await
-            .expect("create canary");
-    }
-    let init = wait_all(&canaries, n, Phase::Initialized, 300).await;
-    let (rss_idle, _) = proc_stats(pid);
+    let (store, writer) = reflector::store();
+    let canary_watch = tokio::spawn(
+        reflector::reflector(writer, watcher(canaries.clone(), Default::default()))
+            .default_backoff()
+            .for_each(|_| async {}),
+    );
+    let setup = Instant::now();
+    parallel(n, |i| {
+        let (deployments, canaries) = (&deployments, &canaries);
+        async move {
+            deployments
+                .create(&PostParams::default(), &deployment(i, "1"))
+                .await
+                .expect("create deployment");
+            let c: Canary = serde_json::from_value(canary(i, interval)).expect("canary");
+            canaries
+                .create(&PostParams::default(), &c)
+                .await
+                .expect("create canary");
+        }
+    })
+    .await;
+    let setup = setup.elapsed();
+    let init = wait_all(&store, n, Phase::Initialized, 600).await;
     let before = api_calls(port).await;
     let conflicts_init = conflicts(&sandbox);
-    let (_, cpu_before) = proc_stats(pid);
+
+    // A quiet stretch: what everyone costs with nothing happening.
+    let cpu_idle_start = pids.map(|p| proc_stats(p).1);
+    tokio::time::sleep(idle_window).await;
+    let cpu_idle = pids.map(|p| proc_stats(p).1);
+    let rss_idle = pids.map(|p| proc_stats(p).0);
 
     // Watch the Canaries, stamping when each one turns Progressing and each step after:
     // a new weight while Progressing, then leaving Progressing (promotion).
@@ -359,38 +502,51 @@ async fn main() {
             .map(|(name, (_, times))| (name, times))
             .collect::<HashMap<_, _>>()
     });
-    let mut applied: HashMap<String, Instant> = HashMap::new();
+    let cpu_before = pids.map(|p| proc_stats(p).1);
+    let applied: std::sync::Mutex<HashMap<String, Instant>> = Default::default();
     let rollout = Instant::now();
-    for i in 0..n {
-        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}});
-        deployments
-            .patch(
-                &format!("app-{i}"),
-                &PatchParams::default(),
-                &Patch::Strategic(&patch),
-            )
-            .await
-            .expect("new revision");
-        applied.insert(format!("app-{i}"), Instant::now());
-    }
-    let succeeded = wait_all(&canaries, n, Phase::Succeeded, 600)
+    let patch_latencies = parallel(n, |i| {
+        let (deployments, applied) = (&deployments, &applied);
+        async move {
+            let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}});
+            deployments
+                .patch(
+                    &format!("app-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Strategic(&patch),
+                )
+                .await
+                .expect("new revision");
+            if let Ok(mut a) = applied.lock() {
+                a.insert(format!("app-{i}"), Instant::now());
+            }
+        }
+    })
+    .await;
+    let patched = rollout.elapsed();
+    let applied = applied.into_inner().unwrap_or_default();
+    let succeeded = wait_all(&store, n, Phase::Succeeded, 600 + 10 * interval.as_secs())
         .await
         .max(rollout.elapsed());
     let after = api_calls(port).await;
-    let (rss, cpu_after) = proc_stats(pid);
-    let rss_peak = proc_kib(pid, "VmHWM") / 1024.0;
+    let cpu_after = pids.map(|p| proc_stats(p).1);
+    let rss = proc_stats(pid).0;
+    let rss_peak = pids.map(|p| proc_kib(p, "VmHWM") / 1024.0);
     let conflicts_all = conflicts(&sandbox);
     let transitions = tokio::time::timeout(Duration::from_secs(60), seen)
         .await
         .expect("every promotion seen")
         .expect("watch");
+    let samples = sampler.finish();
+    lease_task.abort();
+    canary_watch.abort();
 
     let mut reactions: Vec<Duration> = transitions
         .iter()
         .filter_map(|(k, t)| Some(t.first()?.saturating_duration_since(*applied.get(k)?)))
         .collect();
     reactions.sort();
-    let lags = step_lags(&transitions, INTERVAL);
+    let lags = step_lags(&transitions, interval);
     let build = if serin.contains("/release/") {
         "release build"
     } else {
@@ -398,22 +554,32 @@ async fn main() {
     };
     println!(
         "\nserin rollout benchmark: {n} canaries, {STEPS} analysis steps each (interval {}s), {build}",
-        INTERVAL.as_secs()
+        interval.as_secs()
     );
     println!("  binary: {serin}");
     println!("  load average at the start (1/5/15 min): {load}\n");
     println!(
         "  ready with no canaries                {:>8.0} ms, RSS {rss_empty:.1} MiB",
-        ready.as_secs_f64() * 1e3
+        ms(ready)
+    );
+    println!(
+        "  create Deployments and Canaries       {:>8.1} s ({PARALLEL} in flight)",
+        setup.as_secs_f64()
     );
     println!(
         "  initialisation of all canaries        {:>8.1} s",
         init.as_secs_f64()
     );
     println!(
+        "  patch every Deployment                {:>8.1} s, latency p50 / p99 {:.1} / {:.1} ms",
+        patched.as_secs_f64(),
+        ms(percentile(&patch_latencies, 0.5)),
+        ms(percentile(&patch_latencies, 0.99))
+    );
+    println!(
         "  new revision noticed (p50 / p99)      {:>8.1} / {:.1} ms",
-        percentile(&reactions, 0.5).as_secs_f64() * 1e3,
-        percentile(&reactions, 0.99).as_secs_f64() * 1e3
+        ms(percentile(&reactions, 0.5)),
+        ms(percentile(&reactions, 0.99))
     );
     println!(
         "  whole rollout of all canaries         {:>8.1} s",
@@ -421,24 +587,58 @@ async fn main() {
     );
     println!(
         "  step lag, seen minus due (p50 / p99)  {:>8.1} / {:.1} ms ({} steps)",
-        percentile(&lags, 0.5).as_secs_f64() * 1e3,
-        percentile(&lags, 0.99).as_secs_f64() * 1e3,
+        ms(percentile(&lags, 0.5)),
+        ms(percentile(&lags, 0.99)),
         lags.len()
     );
     println!(
         "  serin memory (RSS) idle / rolling / peak {:>5.1} / {:.1} / {:.1} MiB",
-        rss_idle, rss, rss_peak
+        rss_idle[0], rss, rss_peak[0]
     );
     println!(
         "  memory per canary (idle, peak)        {:>8.1} / {:.1} KiB",
-        (rss_idle - rss_empty) * 1024.0 / n as f64,
-        (rss_peak - rss_empty) * 1024.0 / n as f64
+        (rss_idle[0] - rss_empty) * 1024.0 / n as f64,
+        (rss_peak[0] - rss_empty) * 1024.0 / n as f64
     );
-    let cpu = cpu_after - cpu_before;
+    let cpu = cpu_after[0] - cpu_before[0];
     println!(
         "  serin CPU during the rollouts         {cpu:>8.2} s, {:.3} core averaged, {:.1} ms per rollout",
         cpu / succeeded.as_secs_f64(),
         cpu * 1e3 / n as f64
+    );
+    let (peak, gap) = busiest(&samples);
+    println!(
+        "\n  who was busy (cores averaged; RSS idle / peak):\n    {:<34} {:>6} {:>8} {:>9}",
+        "", "idle", "rolling", "busiest s"
+    );
+    let names = [
+        "serin",
+        "sandbox (this process: API server, stand-ins, bench)",
+        "Prometheus",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let idle = (cpu_idle[i] - cpu_idle_start[i]) / idle_window.as_secs_f64().max(1e-3);
+        let rolling = (cpu_after[i] - cpu_before[i]) / succeeded.as_secs_f64();
+        println!(
+            "    {name:<34} {idle:>6.3} {rolling:>8.3} {:>9.2}   RSS {:.0} / {:.0} MiB",
+            peak[i], rss_idle[i], rss_peak[i]
+        );
+    }
+    println!(
+        "    (sampled every second on a thread of its own; longest gap between samples {:.1} s)",
+        gap.as_secs_f64()
+    );
+    let renewals = renewals.lock().map(|r| r.clone()).unwrap_or_default();
+    let max_gap = renewals
+        .windows(2)
+        .map(|w| (w[1].0.as_millisecond() - w[0].0.as_millisecond()) as f64 / 1e3)
+        .fold(0.0, f64::max);
+    let holders: std::collections::HashSet<&str> = renewals.iter().map(|r| r.1.as_str()).collect();
+    let transitions_seen = renewals.last().map_or(0, |r| r.2) - renewals.first().map_or(0, |r| r.2);
+    println!(
+        "\n  leader Lease: {} renewals seen, longest gap {max_gap:.1} s (lease {LEASE_SECS} s), {} holder(s), {transitions_seen} transitions",
+        renewals.len(),
+        holders.len()
     );
     println!("\n  API calls per canary at initialisation, by verb and resource:");
     let (init_writes, _) = print_calls(&calls_empty, &before, n);

@@ -207,7 +207,16 @@ async fn tick_loop(mut passes: act::Passes, stores: Stores, tick: Duration) {
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        passes.measure_load().await;
+        // Reading the mesh's /metrics is the costliest part of a tick (megabytes of text
+        // at a thousand routes): only worth it when something scales on it.
+        let scaling = !stores.hpas.state().is_empty()
+            || stores
+                .scaled_objects
+                .as_ref()
+                .is_some_and(|o| !o.state().is_empty());
+        if scaling {
+            passes.measure_load().await;
+        }
         if let Some(objects) = &stores.scaled_objects {
             passes
                 .keda(&objects.state(), &stores.deployments, &stores.hpas)

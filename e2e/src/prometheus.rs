@@ -87,6 +87,13 @@ impl Prometheus {
         Ok(())
     }
 
+    /// The process id of the Prometheus server (for its CPU and memory in benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child
+            .as_ref()
+            .and_then(|c| u32::try_from(c.pid()).ok())
+    }
+
     /// The directory holding the config, the TSDB and the log.
     pub fn dir(&self) -> &Path {
         &self.dir

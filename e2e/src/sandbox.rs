@@ -175,6 +175,11 @@ impl Sandbox {
         }
     }
 
+    /// The process id of Prometheus, while running.
+    pub fn prometheus_pid(&self) -> Option<u32> {
+        self.prometheus.lock().ok()?.as_ref()?.pid()
+    }
+
     /// The mesh stand-in (for its request rate), while running.
     pub fn mesh(&self) -> Option<&Mesh> {
         self.mesh.as_ref()

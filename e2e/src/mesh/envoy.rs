@@ -43,6 +43,12 @@ pub fn cluster_of(labels: &str) -> Option<(String, String)> {
 
 /// The Prometheus text of the clusters.
 pub fn render(clusters: &BTreeMap<String, Cluster>, out: &mut String) {
+    render_counters(clusters, out);
+    render_histograms(clusters, out);
+}
+
+/// The request counters of the clusters alone.
+pub fn render_counters(clusters: &BTreeMap<String, Cluster>, out: &mut String) {
     out.push_str("# TYPE envoy_cluster_upstream_rq counter\n");
     for (name, c) in clusters {
         for (code, n) in &c.codes {
@@ -52,6 +58,9 @@ pub fn render(clusters: &BTreeMap<String, Cluster>, out: &mut String) {
             );
         }
     }
+}
+
+fn render_histograms(clusters: &BTreeMap<String, Cluster>, out: &mut String) {
     out.push_str("# TYPE envoy_cluster_upstream_rq_time histogram\n");
     for (name, c) in clusters {
         let mut cumulative = 0;

@@ -98,12 +98,23 @@ impl Registry {
 
     /// The Prometheus text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(self.series.len() * 2048 + 512);
+        self.render_with(true)
+    }
+
+    /// [`Registry::render`], without the latency histograms when `histograms` is false:
+    /// counters alone are a twentieth of the series (see [`super::MeshConfig::histograms`]).
+    pub fn render_with(&self, histograms: bool) -> String {
+        let per_series = if histograms { 2048 } else { 1024 };
+        let mut out = String::with_capacity(self.series.len() * per_series + 512);
         out.push_str(
             "# HELP istio_requests_total requests_total\n# TYPE istio_requests_total counter\n",
         );
         for (labels, s) in &self.series {
             let _ = writeln!(out, "istio_requests_total{{{labels}}} {}", s.requests);
+        }
+        if !histograms {
+            super::envoy::render_counters(&self.envoy_clusters(), &mut out);
+            return out;
         }
         out.push_str(concat!(
             "# HELP istio_request_duration_milliseconds request_duration_milliseconds\n",

@@ -89,12 +89,79 @@ pub struct Routed {
     pub mirrors: Vec<Flow>,
 }
 
-/// Services by namespace and name, Deployments by namespace, and what the
-/// Deployments' ready pods run.
+/// Services and Deployments, indexed for routing: a Service by namespace and name, the
+/// Deployments by each label of their pod template, so that finding the backends of a
+/// Service costs what it finds, not the number of Deployments.
+#[derive(Debug, Default)]
+pub struct ClusterObjects {
+    services: HashMap<(String, String), Arc<Service>>,
+    /// Deployments by a hash of (namespace, template label key, value); a hit is checked
+    /// against the whole selector, so a collision only costs a comparison.
+    by_label: HashMap<u64, Vec<Arc<Deployment>>>,
+}
+
+impl ClusterObjects {
+    pub fn new(
+        services: impl IntoIterator<Item = Arc<Service>>,
+        deployments: impl IntoIterator<Item = Arc<Deployment>>,
+    ) -> Self {
+        let mut objects = ClusterObjects::default();
+        for s in services {
+            let key = (
+                s.metadata.namespace.clone().unwrap_or_default(),
+                s.metadata.name.clone().unwrap_or_default(),
+            );
+            objects.services.insert(key, s);
+        }
+        for d in deployments {
+            let namespace = d.metadata.namespace.as_deref().unwrap_or_default();
+            let labels = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref());
+            for (k, v) in labels.into_iter().flatten() {
+                let slot = objects.by_label.entry(label_hash(namespace, k, v));
+                slot.or_default().push(d.clone());
+            }
+        }
+        objects
+    }
+}
+
+#[cfg(test)]
+impl Cluster<'_> {
+    /// The Services, for tests building a variant of a cluster.
+    pub fn objects_services(&self) -> Vec<Arc<Service>> {
+        self.objects.services.values().cloned().collect()
+    }
+
+    /// The Deployments (each once), for tests building a variant of a cluster.
+    pub fn objects_deployments(&self) -> Vec<Arc<Deployment>> {
+        let mut seen = std::collections::HashSet::new();
+        let all = self.objects.by_label.values().flatten();
+        all.filter(|d| seen.insert(Arc::as_ptr(d)))
+            .cloned()
+            .collect()
+    }
+}
+
+fn label_hash(namespace: &str, key: &str, value: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    // DefaultHasher::new has fixed keys: equal inputs, equal hashes.
+    let mut h = DefaultHasher::new();
+    (namespace, key, value).hash(&mut h);
+    h.finish()
+}
+
+/// The cluster as routing sees it: its objects, what the Deployments' ready pods run, and
+/// the version of both (see [`Cluster::epoch`]).
 pub struct Cluster<'a> {
-    pub services: HashMap<(String, String), Arc<Service>>,
-    pub deployments: HashMap<String, Vec<Arc<Deployment>>>,
+    pub objects: Arc<ClusterObjects>,
     pub serving: &'a ServingRevisions,
+    /// Changes whenever anything routing reads changes (routes, Services, Deployments):
+    /// flows computed under one epoch hold until the next. None: nothing may be kept.
+    pub epoch: Option<u64>,
 }
 
 impl<'a> Cluster<'a> {
@@ -103,26 +170,11 @@ impl<'a> Cluster<'a> {
         deployments: impl IntoIterator<Item = Arc<Deployment>>,
         serving: &'a ServingRevisions,
     ) -> Self {
-        let mut cluster = Cluster {
-            services: HashMap::new(),
-            deployments: HashMap::new(),
+        Cluster {
+            objects: Arc::new(ClusterObjects::new(services, deployments)),
             serving,
-        };
-        for s in services {
-            let key = (
-                s.metadata.namespace.clone().unwrap_or_default(),
-                s.metadata.name.clone().unwrap_or_default(),
-            );
-            cluster.services.insert(key, s);
+            epoch: None,
         }
-        for d in deployments {
-            cluster
-                .deployments
-                .entry(d.metadata.namespace.clone().unwrap_or_default())
-                .or_default()
-                .push(d);
-        }
-        cluster
     }
 }
 
@@ -243,6 +295,7 @@ fn service_of<'c>(host: &str, namespace: &str, cluster: &'c Cluster<'_>) -> Opti
         .unwrap_or(host);
     let (name, ns) = host.split_once('.').unwrap_or((host, namespace));
     cluster
+        .objects
         .services
         .get(&(ns.to_owned(), name.to_owned()))
         .map(Arc::as_ref)
@@ -258,15 +311,21 @@ fn backends<'c>(service: &Service, cluster: &'c Cluster<'_>) -> Vec<&'c Deployme
     else {
         return Vec::new();
     };
-    let namespace = service.metadata.namespace.clone().unwrap_or_default();
+    let namespace = service.metadata.namespace.as_deref().unwrap_or_default();
+    // Every backend carries the selector's first label: look only at those.
+    let Some((k, v)) = selector.iter().next() else {
+        return Vec::new();
+    };
     let candidates = cluster
-        .deployments
-        .get(&namespace)
+        .objects
+        .by_label
+        .get(&label_hash(namespace, k, v))
         .map(Vec::as_slice)
         .unwrap_or_default();
     candidates
         .iter()
         .map(Arc::as_ref)
+        .filter(|d| d.metadata.namespace.as_deref().unwrap_or_default() == namespace)
         .filter(|d| {
             let labels = d
                 .spec
@@ -284,19 +343,39 @@ fn backends<'c>(service: &Service, cluster: &'c Cluster<'_>) -> Vec<&'c Deployme
 /// ready), so they answer as the previous template says.
 #[derive(Debug, Default)]
 pub struct ServingRevisions {
-    workloads: HashMap<(String, String), (String, Workload)>,
+    workloads: HashMap<(String, String), Remembered>,
+}
+
+/// The template of a Deployment's last complete rollout, and the revision of the object
+/// it was read from.
+#[derive(Debug)]
+struct Remembered {
+    uid: String,
+    resource_version: String,
+    workload: Workload,
 }
 
 impl ServingRevisions {
-    /// Remembers the template of every Deployment whose rollout is complete,
-    /// and forgets Deployments that are gone.
+    /// Remembers the template of every Deployment whose rollout is complete, and forgets
+    /// Deployments that are gone. A Deployment whose resourceVersion is the one already
+    /// read costs a lookup.
     pub fn update(&mut self, deployments: &[Arc<Deployment>]) {
-        let mut present = std::collections::HashSet::new();
+        let mut present = std::collections::HashSet::with_capacity(deployments.len());
         for d in deployments {
             let key = key_of(d);
-            if rollout_complete(d) {
-                let uid = d.metadata.uid.clone().unwrap_or_default();
-                self.workloads.insert(key.clone(), (uid, workload_of(d)));
+            let uid = d.metadata.uid.as_deref().unwrap_or_default();
+            let rv = d.metadata.resource_version.as_deref().unwrap_or_default();
+            let known = self
+                .workloads
+                .get(&key)
+                .is_some_and(|r| !rv.is_empty() && r.resource_version == rv && r.uid == uid);
+            if !known && rollout_complete(d) {
+                let remembered = Remembered {
+                    uid: uid.to_owned(),
+                    resource_version: rv.to_owned(),
+                    workload: workload_of(d),
+                };
+                self.workloads.insert(key.clone(), remembered);
             }
             present.insert(key);
         }
@@ -305,9 +384,15 @@ impl ServingRevisions {
 
     /// The workload the Deployment's ready pods run.
     pub fn serving(&self, d: &Deployment) -> Workload {
-        let uid = d.metadata.uid.clone().unwrap_or_default();
+        let uid = d.metadata.uid.as_deref().unwrap_or_default();
+        let rv = d.metadata.resource_version.as_deref().unwrap_or_default();
         match self.workloads.get(&key_of(d)) {
-            Some((known, workload)) if *known == uid && !rollout_complete(d) => workload.clone(),
+            Some(r)
+                if r.uid == uid
+                    && (!rollout_complete(d) || (!rv.is_empty() && r.resource_version == rv)) =>
+            {
+                r.workload.clone()
+            }
             _ => workload_of(d),
         }
     }

@@ -79,6 +79,10 @@ pub struct Generator {
     /// Requests served per workload: the index into its latency sequence.
     served: HashMap<String, u64>,
     labels: LabelCache,
+    /// The flows of each host's routes, computed once per cluster epoch
+    /// ([`Cluster::epoch`]): with nothing changing, a tick routes nothing again.
+    flows: HashMap<String, HashMap<usize, Routed>>,
+    flows_epoch: Option<u64>,
     /// Seconds of traffic sent so far: the clients' clock for `Max-Age`.
     clock: f64,
     rng: StdRng,
@@ -105,6 +109,8 @@ impl Generator {
             mirrors: Accumulators::default(),
             served: HashMap::new(),
             labels: LabelCache::default(),
+            flows: HashMap::new(),
+            flows_epoch: None,
             clock: 0.0,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -118,9 +124,18 @@ impl Generator {
         registry: &mut Registry,
         population: &mut Population,
     ) {
+        // The flows of a route are the same for every request of an epoch.
+        let epoch = input.cluster.epoch;
+        if epoch.is_none() || epoch != self.flows_epoch {
+            self.flows.clear();
+            self.flows_epoch = epoch;
+        }
+        let mut kept = HashMap::with_capacity(hosts.len());
         for host in hosts {
-            // The flows of a route are the same for every request of a tick.
-            let mut routes: HashMap<usize, Routed> = HashMap::new();
+            let (key, mut routes) = self
+                .flows
+                .remove_entry(host.key.as_str())
+                .unwrap_or_else(|| (host.key.clone(), HashMap::new()));
             for (i, class) in input.classes.classes.iter().enumerate() {
                 let expected = host.rps * input.seconds * class.share;
                 if population.size() == 0 {
@@ -135,7 +150,10 @@ impl Generator {
                     self.client_request(host, i, input, &mut routes, client, registry);
                 }
             }
+            kept.insert(key, routes);
         }
+        // Hosts that got no traffic this tick are forgotten.
+        self.flows = kept;
         self.clock += input.seconds;
         self.requests.end_tick();
         self.errors.end_tick();

@@ -312,3 +312,63 @@ fn accumulators_keep_remainders_over_idle_ticks_then_forget() {
     }
     assert!(acc.values.is_empty());
 }
+
+#[test]
+fn flows_are_kept_for_an_epoch_and_recomputed_when_it_moves() {
+    let spec = vs(
+        "http: [{route: [{destination: {host: primary}, weight: 50}, {destination: {host: canary}, weight: 50}]}]",
+    );
+    let serving = ServingRevisions::default();
+    let both = pair(&serving);
+    // The same cluster without the canary Deployment: its half answers 503 `UH`.
+    let primary_only = |epoch| Cluster {
+        objects: std::sync::Arc::new(routing::ClusterObjects::new(
+            both.objects_services(),
+            both.objects_deployments()
+                .into_iter()
+                .filter(|d| d.metadata.name.as_deref() == Some("primary")),
+        )),
+        serving: &serving,
+        epoch,
+    };
+    let mut generator = Generator::default();
+    let classes = ClassSet::new(&[]);
+    let mut population = Population::default();
+    let at = |epoch| Cluster {
+        objects: both.objects.clone(),
+        serving: &serving,
+        epoch,
+    };
+    let to_canary = |text: &str| count(text, "destination", "canary", "", "loadgenerator\"");
+    let first = run(
+        &mut generator,
+        &spec,
+        &classes,
+        &at(Some(1)),
+        10,
+        &mut population,
+    );
+    assert_eq!(to_canary(&first.render()), 10);
+    // Same epoch: the kept flows still reach the canary.
+    let kept = run(
+        &mut generator,
+        &spec,
+        &classes,
+        &primary_only(Some(1)),
+        10,
+        &mut population,
+    );
+    assert_eq!(to_canary(&kept.render()), 10);
+    // A new epoch routes again, and so does a cluster that keeps nothing.
+    for epoch in [Some(2), None] {
+        let moved = run(
+            &mut generator,
+            &spec,
+            &classes,
+            &primary_only(epoch),
+            10,
+            &mut population,
+        );
+        assert_eq!(to_canary(&moved.render()), 0, "epoch {epoch:?}");
+    }
+}

@@ -69,7 +69,6 @@ impl Child {
         })
     }
 
-    #[cfg(test)]
     pub fn pid(&self) -> libc::pid_t {
         self.pid
     }
