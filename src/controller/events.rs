@@ -34,7 +34,7 @@ use crate::api::{Canary, EventLog, MAX_UNPUBLISHED, RecordedEvent};
 use crate::decide::Note;
 
 /// The reporting controller of every event, as the `Recorder` serin used before.
-const CONTROLLER: &str = "serin";
+pub(super) const CONTROLLER: &str = "serin";
 /// Object names are DNS subdomains of at most 253 characters.
 const MAX_NAME: usize = 253;
 
@@ -193,7 +193,7 @@ async fn create(
 }
 
 /// The reporting instance: the host name, as the `Recorder` reports it (the pod's name).
-static INSTANCE: LazyLock<String> = LazyLock::new(|| {
+pub(super) static INSTANCE: LazyLock<String> = LazyLock::new(|| {
     hostname::get()
         .ok()
         .and_then(|h| h.into_string().ok())

@@ -15,7 +15,7 @@
 //! only when its message changes, a revert step once).
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -25,8 +25,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-/// The reporting controller of every event.
-const CONTROLLER: &str = "serin";
+use super::events::{CONTROLLER, INSTANCE};
+
 /// How long a notice counts as a repeat of the same one (the `Recorder`'s six minutes).
 const TTL: Duration = Duration::from_secs(6 * 60);
 /// The most notices remembered for series.
@@ -180,14 +180,6 @@ impl Notices {
         Ok(())
     }
 }
-
-/// The reporting instance: the host name (the pod's name), as the `Recorder` reported it.
-static INSTANCE: LazyLock<String> = LazyLock::new(|| {
-    hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| CONTROLLER.to_string())
-});
 
 #[cfg(test)]
 mod tests {
