@@ -159,7 +159,12 @@ async fn without_gateway_api_crds_serin_is_ready_and_rolls_out_istio_canaries() 
         "VirtualService",
     ));
     let vss: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &vs);
-    assert!(vss.get("podinfo").await.is_ok(), "the VirtualService");
+    // The status is written before the objects: the VirtualService follows Initialized.
+    eventually("the VirtualService", &log, || {
+        let get = vss.get("podinfo");
+        async move { get.await.ok() }
+    })
+    .await;
 
     deployments
         .patch(
