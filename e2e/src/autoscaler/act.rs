@@ -1,8 +1,13 @@
 //! The IO of each pass, HPAs here and ScaledObjects in [`super::keda_act`]:
 //! read the stores, ask the pure decisions, write the target's scale, the
 //! managed HPA and the statuses. A status is written
-//! only when it differs from the observed one and from the last one written
-//! (the store may not have caught up yet).
+//! only when it differs from the observed one and from the last one written.
+//!
+//! The stores lag the writes. An object whose store copy is still the one a
+//! write of ours replaced is left alone until the watch catches up
+//! ([`Replaced`]): a pass on it would decide from stale replicas (and scale
+//! twice) or rebuild its status from one without the last write (and drop
+//! `lastScaleTime`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -28,10 +33,10 @@ pub struct Passes {
     cfg: AutoscalerConfig,
     recommendations: HashMap<String, hpa::Recommendations>,
     hpa_written: HashMap<String, HorizontalPodAutoscalerStatus>,
-    /// Per HPA, the target's resourceVersion just before the last scale
-    /// write: while the store still shows it, the pass would decide from
-    /// stale replicas and scale (and stamp `lastScaleTime`) twice.
+    /// Per HPA, the target's version the last scale write replaced.
     scaled_from: HashMap<String, String>,
+    /// Per HPA, its own version the last status write replaced.
+    hpa_status_from: HashMap<String, String>,
     pub(super) keda: HashMap<String, KedaMemo>,
     load: LoadMeter,
     http: reqwest::Client,
@@ -40,6 +45,16 @@ pub struct Passes {
 pub(super) struct KedaMemo {
     pub(super) last_active: Instant,
     pub(super) written: Option<Value>,
+    /// The ScaledObject's version the last status write replaced.
+    pub(super) status_from: Option<String>,
+}
+
+/// The version a successful write replaced, when it changed the object: a
+/// write that changed nothing leaves the version as it was, and waiting for
+/// the store to move past it would wait forever.
+pub(super) fn replaced(before: Option<&String>, after: Option<String>) -> Option<String> {
+    let before = before?;
+    (after.as_ref() != Some(before)).then(|| before.clone())
 }
 
 /// The simulated utilisation over target, from the knob's percent.
@@ -74,6 +89,7 @@ impl Passes {
             recommendations: HashMap::new(),
             hpa_written: HashMap::new(),
             scaled_from: HashMap::new(),
+            hpa_status_from: HashMap::new(),
             keda: HashMap::new(),
             load: LoadMeter::default(),
             http: reqwest::Client::new(),
@@ -129,6 +145,7 @@ impl Passes {
         self.recommendations.retain(|uid, _| live.contains(uid));
         self.hpa_written.retain(|uid, _| live.contains(uid));
         self.scaled_from.retain(|uid, _| live.contains(uid));
+        self.hpa_status_from.retain(|uid, _| live.contains(uid));
         let now = Instant::now();
         for hpa in hpas {
             self.hpa(hpa, deployments, now).await;
@@ -146,6 +163,9 @@ impl Passes {
         else {
             return;
         };
+        if self.hpa_status_from.get(&uid) == object.metadata.resource_version.as_ref() {
+            return;
+        }
         let previous = object.status.as_ref();
         let at = stamp();
         let target = &spec.scale_target_ref;
@@ -188,10 +208,14 @@ impl Passes {
                     Some(n) => Some(self.scale(&ns, &target.name, n, HPA_MANAGER).await),
                     None => None,
                 };
-                if let (Some(Ok(())), Some(rv)) = (&rescale, &deployment.metadata.resource_version)
-                {
-                    self.scaled_from.insert(uid.clone(), rv.clone());
-                }
+                let rescale = rescale.map(|written| {
+                    written.map(|after| {
+                        let before = deployment.metadata.resource_version.as_ref();
+                        if let Some(rv) = replaced(before, after) {
+                            self.scaled_from.insert(uid.clone(), rv);
+                        }
+                    })
+                });
                 hpa_status::build(spec, previous, &plan, &rescale, ratio, &at)
             }
         };
@@ -212,28 +236,33 @@ impl Passes {
             .patch_status(&name, &params(HPA_MANAGER), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => {
+            Ok(written) => {
+                let before = object.metadata.resource_version.as_ref();
+                if let Some(rv) = replaced(before, written.metadata.resource_version) {
+                    self.hpa_status_from.insert(uid.clone(), rv);
+                }
                 self.hpa_written.insert(uid, status);
             }
             Err(error) => tracing::warn!(%error, namespace = %ns, %name, "HPA status write failed"),
         }
     }
 
-    /// Writes a Deployment's replicas through its scale subresource.
+    /// Writes a Deployment's replicas through its scale subresource; returns
+    /// the Deployment's new resourceVersion.
     pub(super) async fn scale(
         &self,
         ns: &str,
         name: &str,
         replicas: i32,
         manager: &str,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
         let patch = json!({"spec": {"replicas": replicas}});
         match api
             .patch_scale(name, &params(manager), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(scale) => Ok(scale.metadata.resource_version),
             Err(kube::Error::Api(status)) => Err(status.message.clone()),
             Err(error) => Err(error.to_string()),
         }

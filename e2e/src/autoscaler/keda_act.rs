@@ -13,7 +13,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::act::{KedaMemo, Passes, params, ratio};
+use super::act::{KedaMemo, Passes, params, ratio, replaced};
 use super::keda::{self, ScaledObjectSpec};
 use super::keda_plan::{self, KedaPlan};
 use super::load::RPS_PER_REPLICA_ANNOTATION;
@@ -54,7 +54,12 @@ impl Passes {
         let memo = self.keda.entry(uid.clone()).or_insert(KedaMemo {
             last_active: now,
             written: None,
+            status_from: None,
         });
+        let version = object.metadata.resource_version.as_ref();
+        if memo.status_from.is_some() && memo.status_from.as_ref() == version {
+            return;
+        }
         let spec = object.data.get("spec").cloned().unwrap_or(Value::Null);
         let checked = serde_json::from_value::<ScaledObjectSpec>(spec)
             .map_err(|e| format!("ScaledObject spec: {e}"))
@@ -76,15 +81,11 @@ impl Passes {
             (Ok(_), None) => {
                 let status =
                     keda_plan::status(&previous, &idle_plan(), Some(TARGET_ERROR), "", None);
-                return self
-                    .write_so_status(&ns, &name, &uid, &previous, status)
-                    .await;
+                return self.write_so_status(object, &uid, &previous, status).await;
             }
             (Err(error), _) => {
                 let status = keda_plan::status(&previous, &idle_plan(), Some(&error), "", None);
-                return self
-                    .write_so_status(&ns, &name, &uid, &previous, status)
-                    .await;
+                return self.write_so_status(object, &uid, &previous, status).await;
             }
         };
         let knobs: BTreeMap<String, String> = object
@@ -127,8 +128,7 @@ impl Passes {
             }
         }
         let status = keda_plan::status(&previous, &plan, None, &hpa_name, Some(replicas));
-        self.write_so_status(&ns, &name, &uid, &previous, status)
-            .await;
+        self.write_so_status(object, &uid, &previous, status).await;
     }
 
     async fn apply_hpa(
@@ -151,12 +151,15 @@ impl Passes {
 
     async fn write_so_status(
         &mut self,
-        ns: &str,
-        name: &str,
+        object: &DynamicObject,
         uid: &str,
         previous: &Value,
         status: Value,
     ) {
+        let (Some(ns), name) = (object.namespace(), object.name_any()) else {
+            return;
+        };
+        let (ns, name) = (ns.as_str(), name.as_str());
         let memo = self.keda.get(uid).and_then(|m| m.written.as_ref());
         if *previous == status || memo == Some(&status) {
             return;
@@ -172,8 +175,10 @@ impl Passes {
             .patch_status(name, &params(KEDA_MANAGER), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => {
+            Ok(written) => {
                 if let Some(memo) = self.keda.get_mut(uid) {
+                    let before = object.metadata.resource_version.as_ref();
+                    memo.status_from = replaced(before, written.metadata.resource_version);
                     memo.written = Some(status);
                 }
             }
