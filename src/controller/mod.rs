@@ -25,6 +25,7 @@ mod pending;
 mod record;
 pub mod snapshot;
 mod targets;
+pub mod trim;
 mod watches;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
 use super::targets::TargetIndex;
+use super::trim;
 use super::{Backoff, Config, Ctx, error_policy, pending, reconcile_guarded};
 use crate::api::{AutoscalerKind, Canary, CanaryAction, MetricTemplate};
 use crate::autoscaling::resource;
@@ -65,22 +66,6 @@ fn dyn_api(client: &Client, ns: &Option<String>, ar: &ApiResource) -> Api<Dynami
     }
 }
 
-/// The annotation `kubectl apply` keeps: a whole copy of the object as last applied.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drops what serin never reads before an object enters a cache: `managedFields` and
-/// `kubectl apply`'s copy of the object are often the largest parts of its metadata, and
-/// the caches hold every watched object. (Nothing serin builds copies either: the
-/// primary gets its own metadata, an autoscaler copy skips both; status writes replace
-/// the status only.)
-fn trim<K: kube::Resource>(object: &mut K) {
-    let meta = object.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
 /// The most reconciles that run at once. Unbounded, every Canary woken together runs at
 /// once, each holding an API connection (and its read buffer) while it waits; at 300
 /// Canaries that cost about twice the CPU per rollout and a slower reaction. A reconcile
@@ -111,10 +96,13 @@ fn dyn_cache(
 ) -> (Store<DynamicObject>, Touched<DynamicObject>) {
     let writer = reflector::store::Writer::new(ar.clone());
     let store = writer.as_reader();
-    let stream = reflector::reflector(writer, watcher(dyn_api(client, ns, &ar), wc()).modify(trim))
-        .default_backoff()
-        .touched_objects()
-        .boxed();
+    let stream = reflector::reflector(
+        writer,
+        watcher(dyn_api(client, ns, &ar), wc()).modify(trim::dynamic),
+    )
+    .default_backoff()
+    .touched_objects()
+    .boxed();
     (store, stream)
 }
 
@@ -183,29 +171,37 @@ pub fn start_with(
 ) -> (Arc<Ctx>, Watches) {
     let ns = config.namespace.clone();
     let (deployments, dep_writer) = reflector::store();
-    let dep_stream =
-        reflector::reflector(dep_writer, watcher(api(&client, &ns), wc()).modify(trim))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
+    let dep_stream = reflector::reflector(
+        dep_writer,
+        watcher(api(&client, &ns), wc()).modify(trim::deployment),
+    )
+    .default_backoff()
+    .touched_objects()
+    .boxed();
     let (services, svc_writer) = reflector::store();
-    let svc_stream =
-        reflector::reflector(svc_writer, watcher(api(&client, &ns), wc()).modify(trim))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
+    let svc_stream = reflector::reflector(
+        svc_writer,
+        watcher(api(&client, &ns), wc()).modify(trim::service),
+    )
+    .default_backoff()
+    .touched_objects()
+    .boxed();
     let (templates, tpl_writer) = reflector::store();
-    let tpl_stream =
-        reflector::reflector(tpl_writer, watcher(api(&client, &ns), wc()).modify(trim))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
+    let tpl_stream = reflector::reflector(
+        tpl_writer,
+        watcher(api(&client, &ns), wc()).modify(trim::metadata),
+    )
+    .default_backoff()
+    .touched_objects()
+    .boxed();
     let (actions, act_writer) = reflector::store();
-    let act_stream =
-        reflector::reflector(act_writer, watcher(api(&client, &ns), wc()).modify(trim))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
+    let act_stream = reflector::reflector(
+        act_writer,
+        watcher(api(&client, &ns), wc()).modify(trim::metadata),
+    )
+    .default_backoff()
+    .touched_objects()
+    .boxed();
     let mut caches = vec![
         cache_ready("deployments", &deployments),
         cache_ready("services", &services),
@@ -218,7 +214,7 @@ pub fn start_with(
         let store = writer.as_reader();
         let stream = reflector::reflector(
             writer,
-            watcher(dyn_api(&client, &ns, &ar), wc()).modify(trim),
+            watcher(dyn_api(&client, &ns, &ar), wc()).modify(trim::dynamic),
         )
         .default_backoff()
         .touched_objects()
@@ -309,7 +305,7 @@ pub async fn run(
     let canary_stream = reflector::reflector(
         canary_writer,
         watcher(api::<DeserializeGuard<Canary>>(&client, &ns), wc())
-            .modify(trim)
+            .modify(trim::metadata)
             .map(move |event| {
                 if let Ok(event) = &event {
                     indexed.observe(event);
