@@ -240,18 +240,25 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// How late each step was seen, per canary: each transition after the first (a new
 /// weight, or leaving the last weight to promote) was due one interval after the one
-/// before it.
-fn step_lags(transitions: &HashMap<String, Vec<Instant>>, interval: Duration) -> Vec<Duration> {
-    let mut lags: Vec<Duration> = transitions
-        .values()
-        .flat_map(|times| {
-            times
-                .windows(2)
-                .map(|w| w[1].saturating_duration_since(w[0] + interval))
-        })
-        .collect();
-    lags.sort();
-    lags
+/// before it. Sorted, all of them, then the first step of each canary apart from the
+/// others: the first also waits for the canary's replicas to be ready, which the
+/// kubelet stand-in reports through the same API server.
+fn step_lags(
+    transitions: &HashMap<String, Vec<Instant>>,
+    interval: Duration,
+) -> [Vec<Duration>; 3] {
+    let (mut all, mut first, mut later) = (Vec::new(), Vec::new(), Vec::new());
+    for times in transitions.values() {
+        for (i, w) in times.windows(2).enumerate() {
+            let lag = w[1].saturating_duration_since(w[0] + interval);
+            all.push(lag);
+            if i == 0 { &mut first } else { &mut later }.push(lag);
+        }
+    }
+    for lags in [&mut all, &mut first, &mut later] {
+        lags.sort();
+    }
+    [all, first, later]
 }
 
 /// Requests the sandbox's API server answered 409 Conflict, by resource.
@@ -546,7 +553,7 @@ async fn main() {
         .filter_map(|(k, t)| Some(t.first()?.saturating_duration_since(*applied.get(k)?)))
         .collect();
     reactions.sort();
-    let lags = step_lags(&transitions, interval);
+    let [lags, first_lags, later_lags] = step_lags(&transitions, interval);
     let build = if serin.contains("/release/") {
         "release build"
     } else {
@@ -591,6 +598,17 @@ async fn main() {
         ms(percentile(&lags, 0.99)),
         lags.len()
     );
+    for (which, lags) in [
+        ("first step (canary ready)", &first_lags),
+        ("later steps", &later_lags),
+    ] {
+        println!(
+            "    {which:<34}{:>8.1} / {:.1} ms ({} steps)",
+            ms(percentile(lags, 0.5)),
+            ms(percentile(lags, 0.99)),
+            lags.len()
+        );
+    }
     println!(
         "  serin memory (RSS) idle / rolling / peak {:>5.1} / {:.1} / {:.1} MiB",
         rss_idle[0], rss, rss_peak[0]
