@@ -7,7 +7,8 @@
 //! to do writes nothing. While initialising, a missing apex Service or routing object is
 //! not created ([`Plan::create_routing`]): each is created once, on the primary, when
 //! initialisation ends. Because the status is recorded before this runs, a crash here is
-//! repaired by the next reconcile.
+//! repaired by the next reconcile; the decision that ends initialisation is the one
+//! that runs this first, so its objects exist before the status says `Initialized`.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams};

@@ -42,7 +42,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tracing::{Instrument, info_span, warn};
 
-use crate::api::{Canary, CanaryAction, MetricTemplate};
+use crate::api::{Canary, CanaryAction, MetricTemplate, Phase};
 use crate::decide::{self, Identity, Next, Provider, Settings};
 use crate::metrics::MetricsSource;
 use crate::router::{self, Router};
@@ -216,10 +216,21 @@ async fn reconcile_inner(canary: &Canary, ctx: &Ctx) -> Result<Action, Error> {
                 .observe_checks(canary, &decision.status.metrics);
         }
     }
+    // Initialisation ends by creating the apex Service and the routing objects on the
+    // primary. They are created before the status says Initialized, so whoever waits for
+    // Initialized finds the traffic set up, as with Flagger. Applying is idempotent: a
+    // crash or a refused status write in between repeats it (without a second write, see
+    // `pending`) and then records.
+    let routes_first =
+        status.phase() == Phase::Initializing && decision.status.phase() == Phase::Initialized;
+    let plan = decision.plan.as_ref().zip(router);
+    if routes_first && let Some((plan, router)) = plan {
+        converge::converge(canary, ctx, plan, router, &snap).await?;
+    }
     let events_out = record::record(canary, ctx, &decision).await?;
     actions::report(canary, ctx, &decision).await;
     ctx.telemetry.observe_canary(canary, &decision.status);
-    if let (Some(plan), Some(router)) = (&decision.plan, router) {
+    if !routes_first && let Some((plan, router)) = plan {
         converge::converge(canary, ctx, plan, router, &snap).await?;
     }
     // Only a whole reconcile clears a past failure: clearing it before converge would

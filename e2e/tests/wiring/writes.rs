@@ -331,3 +331,67 @@ async fn a_target_applied_with_its_canary_gets_no_target_not_found_warning() {
     let _ = running.await;
     env.stop().await;
 }
+
+/// The apex Service and the routing objects exist before the status says `Initialized`:
+/// whoever waits for it (`kubectl wait`, a test, a pipeline) finds the traffic set up, as
+/// with Flagger. The first watch event that shows `Initialized` is compared, by the API
+/// server's resourceVersion order, with the creation of each object.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_routing_exists_before_the_status_says_initialized() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    use kube::runtime::{WatchStreamExt, watcher};
+
+    let env = Env::start().await;
+    let (client, ns) = (env.client.clone(), env.ns.clone());
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
+    let (stop, running) = run_controller(&env);
+    let initialized = tokio::spawn({
+        let canaries = canaries.clone();
+        async move {
+            let mut stream = watcher(canaries, watcher::Config::default())
+                .applied_objects()
+                .try_filter(|c| std::future::ready(phase(c) == Phase::Initialized))
+                .boxed();
+            tokio::time::timeout(super::WITHIN, stream.next()).await
+        }
+    });
+    deployments
+        .create(&PostParams::default(), &target_for("app", "app:1"))
+        .await
+        .expect("create target");
+    canaries
+        .create(&PostParams::default(), &canary_for("app"))
+        .await
+        .expect("create canary");
+    let canary = initialized
+        .await
+        .expect("watch task")
+        .expect("Initialized within the deadline")
+        .expect("a watch event")
+        .expect("the watch");
+    let rv = |rv: Option<&String>| super::support::rv_number(rv).expect("numeric resourceVersion");
+    let status_rv = rv(canary.metadata.resource_version.as_ref());
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let apex = services.get("app").await.expect("the apex Service");
+    assert!(rv(apex.metadata.resource_version.as_ref()) < status_rv);
+    for (kind, plural, name) in [
+        ("VirtualService", "virtualservices", "app"),
+        ("DestinationRule", "destinationrules", "app-primary"),
+        ("DestinationRule", "destinationrules", "app-canary"),
+    ] {
+        let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", kind);
+        let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        let object = api.get(name).await.expect("the routing object");
+        assert!(
+            rv(object.metadata.resource_version.as_ref()) < status_rv,
+            "{kind} {name} was written after the status said Initialized"
+        );
+    }
+    let _ = stop.send(());
+    let _ = running.await;
+    env.stop().await;
+}
