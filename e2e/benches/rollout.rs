@@ -566,7 +566,7 @@ async fn main() {
         .collect();
     reactions.sort();
     let [lags, first_lags, later_lags] = step_lags(&transitions, interval);
-    let build = if serin.contains("/release/") {
+    let build = if serin.contains("/release/") || serin.contains("/dist/") {
         "release build"
     } else {
         "DEBUG build: not representative"
