@@ -276,8 +276,12 @@ pub fn desired_hash(desired: &Desired) -> Option<&str> {
 }
 
 /// The saved spec of an object serin takes over: kept if already saved, taken from the
-/// object when it exists and is not serin's, none otherwise.
-pub fn original(meta: Option<&ObjectMeta>, spec: Option<Value>, canary: &Canary) -> Option<String> {
+/// object (`spec`, read only then) when it exists and is not serin's, none otherwise.
+pub fn original(
+    meta: Option<&ObjectMeta>,
+    spec: impl FnOnce() -> Option<Value>,
+    canary: &Canary,
+) -> Option<String> {
     let meta = meta?;
     if let Some(saved) = meta.annotations.as_ref().and_then(|a| a.get(ORIGINAL)) {
         return Some(saved.clone());
@@ -291,7 +295,7 @@ pub fn original(meta: Option<&ObjectMeta>, spec: Option<Value>, canary: &Canary)
     if ours {
         return None;
     }
-    spec.map(|s| s.to_string())
+    spec().map(|s| s.to_string())
 }
 
 /// The spec serin saved when it took an object over.

@@ -15,8 +15,9 @@ use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
+use super::memo::{self, Place};
 use super::snapshot::Snapshot;
-use super::{Ctx, Error, observe};
+use super::{Ctx, Error};
 use crate::api::Canary;
 use crate::build::{self, Desired, FIELD_MANAGER, Names};
 use crate::decide::Plan;
@@ -59,37 +60,54 @@ pub(super) async fn converge(
 ) -> Result<(), Error> {
     let Some(target) = snap.target.as_deref() else {
         // The target is gone: only the routing can (and must) still follow the plan.
-        return route(ctx, canary, plan, router, snap).await;
+        return route(ctx, canary, plan, router, snap, &mut Vec::new()).await;
     };
     let names = Names::of(canary);
     let plan = &super::autoscaling::adjust(canary, plan, snap);
-    if let Some(replicas) = plan.copy_to_primary {
-        let revision = observe::target_revision(target);
-        let desired = build::primary(canary, target, &revision, replicas);
+    let uid = canary.uid().unwrap_or_default();
+    let apex = snap.service(&names.apex);
+    let key = memo::Key::of(
+        canary.metadata.generation,
+        target,
+        plan,
+        apex.and_then(|s| s.metadata.resource_version.as_deref()),
+        snap.routing.versions(),
+    );
+    // Nothing changed since the last converge built these objects, and they all still
+    // stand: there is nothing to build, hash or write (see `memo`).
+    let fresh = key
+        .as_ref()
+        .is_some_and(|k| ctx.memo.unchanged(&uid, k, |b| in_place(b, plan, snap)));
+    let mut built = Vec::new();
+    if !fresh && let Some(replicas) = plan.copy_to_primary {
+        let desired = build::primary(canary, target, &snap.target_revision, replicas);
+        built.push(memo::Built::of(Place::Primary, &desired, false));
         apply(ctx, &desired, snap.primary.as_deref().map(|p| p.meta())).await?;
     }
     super::autoscaling::converge(canary, ctx, plan, snap).await?;
 
-    let apex = snap.service(&names.apex);
-    let apex_original = build::original(
-        apex.map(|s| &s.metadata),
-        apex.and_then(|s| serde_json::to_value(&s.spec).ok()),
-        canary,
-    );
-    for svc in build::services(
-        canary,
-        target,
-        apex_original.as_deref(),
-        plan.apex_on_primary,
-    ) {
-        let cached = snap.service(&svc.name).map(|s| &s.metadata);
-        if cached.is_none() && svc.name == names.apex && !plan.create_routing {
-            continue;
+    if !fresh {
+        let apex_original = build::original(
+            apex.map(|s| &s.metadata),
+            || apex.and_then(|s| serde_json::to_value(&s.spec).ok()),
+            canary,
+        );
+        for svc in build::services(
+            canary,
+            target,
+            apex_original.as_deref(),
+            plan.apex_on_primary,
+        ) {
+            let is_apex = svc.name == names.apex;
+            built.push(memo::Built::of(Place::Service, &svc, is_apex));
+            let cached = snap.service(&svc.name).map(|s| &s.metadata);
+            if cached.is_none() && is_apex && !plan.create_routing {
+                continue;
+            }
+            apply(ctx, &svc, cached).await?;
         }
-        apply(ctx, &svc, cached).await?;
+        route(ctx, canary, plan, router, snap, &mut built).await?;
     }
-
-    route(ctx, canary, plan, router, snap).await?;
 
     if let Some(replicas) = plan.canary_replicas {
         let ns = canary.namespace().unwrap_or_default();
@@ -101,18 +119,40 @@ pub(super) async fn converge(
             ctx.pending.wrote(&key, &replicas.to_string(), rv);
         }
     }
+    if !fresh && let Some(key) = key {
+        ctx.memo.remember(&uid, key, built);
+    }
     Ok(())
 }
 
-/// Applies the routing objects of the plan's traffic split.
+/// Whether an object converge built last time still stands: the cached one carries its
+/// hash, or it is missing and would not be created now.
+fn in_place(built: &memo::Built, plan: &Plan, snap: &Snapshot) -> bool {
+    let cached = match built.place {
+        Place::Primary => snap.primary.as_deref().map(|p| &p.metadata),
+        Place::Service => snap.service(&built.name).map(|s| &s.metadata),
+        Place::Routing => snap
+            .routing
+            .get(&built.kind, &built.name)
+            .map(|o| &o.metadata),
+    };
+    match cached {
+        Some(meta) => build::applied_hash(meta) == Some(built.hash.as_str()),
+        None => built.needs_create_routing && !plan.create_routing,
+    }
+}
+
+/// Applies the routing objects of the plan's traffic split, adding each to `built`.
 async fn route(
     ctx: &Ctx,
     canary: &Canary,
     plan: &Plan,
     router: &dyn Router,
     snap: &Snapshot,
+    built: &mut Vec<memo::Built>,
 ) -> Result<(), Error> {
     for obj in router.desired(canary, &plan.split, &snap.routing) {
+        built.push(memo::Built::of(Place::Routing, &obj, true));
         let cached = cached_routing(&snap.routing, &obj);
         if cached.is_none() && !plan.create_routing {
             continue;

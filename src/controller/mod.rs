@@ -18,6 +18,7 @@ pub mod gather;
 mod hooks;
 mod invalid;
 mod kinds;
+mod memo;
 mod notices;
 pub mod observe;
 mod panics;
@@ -83,6 +84,8 @@ pub struct Ctx {
     pub synced: Arc<AtomicBool>,
     /// Writes in flight, so a reconcile on a lagging cache does not repeat them.
     pending: pending::Pending,
+    /// What converge built last, so an unchanged Canary builds nothing ([`memo`]).
+    memo: memo::Memo,
     backoff: Backoff,
     pub config: Config,
     /// Events that are not transitions ([`notices`]).

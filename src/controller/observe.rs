@@ -118,9 +118,10 @@ pub fn target_revision(d: &Deployment) -> String {
     revision_hash(&d.spec.as_ref().map(|s| &s.template))
 }
 
-pub fn target(d: &Deployment, threshold: i32) -> Workload {
+/// The target as a workload; `revision` is its [`target_revision`].
+pub fn target(d: &Deployment, revision: &str, threshold: i32) -> Workload {
     Workload {
-        revision: target_revision(d),
+        revision: revision.to_string(),
         replicas: replicas(d),
         rollout: rollout_with(d, threshold),
         serving: serving(d),

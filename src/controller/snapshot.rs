@@ -30,6 +30,9 @@ pub const TARGET_GRACE: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub target: Option<Arc<Deployment>>,
+    /// The target's revision hash ([`observe::target_revision`], remembered by
+    /// generation), empty without a target.
+    pub target_revision: String,
     pub primary: Option<Arc<Deployment>>,
     /// The apex, `-primary` and `-canary` Services that exist, by name.
     pub services: BTreeMap<String, Arc<Service>>,
@@ -64,8 +67,17 @@ impl Snapshot {
             }
         }
         let route_not_accepted = router.and_then(|r| r.not_accepted(canary, &routing));
+        let target = deployment(&names.target);
+        let target_revision = target
+            .as_deref()
+            .map(|t| {
+                let uid = canary.uid().unwrap_or_default();
+                ctx.memo.revision(&uid, t, observe::target_revision)
+            })
+            .unwrap_or_default();
         Snapshot {
-            target: deployment(&names.target),
+            target,
+            target_revision,
             primary: deployment(&names.primary),
             services,
             routing,
@@ -80,7 +92,7 @@ impl Snapshot {
             target: self
                 .target
                 .as_deref()
-                .map(|d| observe::target(d, ready.canary)),
+                .map(|d| observe::target(d, &self.target_revision, ready.canary)),
             primary: self
                 .primary
                 .as_deref()

@@ -237,6 +237,7 @@ pub fn start_with(
         client: client.clone(),
         synced: Arc::new(AtomicBool::new(false)),
         pending: pending::Pending::default(),
+        memo: Default::default(),
         backoff: Backoff::default(),
         notices: super::notices::Notices::new(client),
         published: Default::default(),
@@ -301,7 +302,7 @@ pub async fn run(
     let index = TargetIndex::default();
     let (canaries, canary_writer) = reflector::store();
     let indexed = index.clone();
-    let telemetry = ctx.telemetry.clone();
+    let forget = ctx.clone();
     let canary_stream = reflector::reflector(
         canary_writer,
         watcher(api::<DeserializeGuard<Canary>>(&client, &ns), wc())
@@ -311,7 +312,8 @@ pub async fn run(
                     indexed.observe(event);
                     // A deleted Canary's series leave /metrics with it.
                     if let watcher::Event::Delete(DeserializeGuard(Ok(canary))) = event {
-                        telemetry.forget(canary);
+                        forget.telemetry.forget(canary);
+                        forget.memo.forget(&canary.uid().unwrap_or_default());
                     }
                 }
                 event

@@ -75,7 +75,7 @@ impl Router for GatewayApi {
         let current = observed.get(kind, &names.apex);
         let original = build::original(
             current.map(|o| &o.metadata),
-            current.and_then(|o| o.data.get("spec").cloned()),
+            || current.and_then(|o| o.data.get("spec").cloned()),
             canary,
         );
         vec![route(canary, split, original.as_deref())]

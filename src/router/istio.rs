@@ -65,7 +65,7 @@ impl Router for Istio {
         let current = observed.get(VIRTUAL_SERVICE, &names.apex);
         let original = build::original(
             current.map(|o| &o.metadata),
-            current.and_then(|o| o.data.get("spec").cloned()),
+            || current.and_then(|o| o.data.get("spec").cloned()),
             canary,
         );
         let mut out = destination_rules(canary);

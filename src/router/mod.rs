@@ -38,6 +38,14 @@ impl RoutingObjects {
             .insert((kind.to_string(), name.to_string()), object);
     }
 
+    /// The resourceVersion of each object, in a fixed order: they change exactly when an
+    /// object does.
+    pub fn versions(&self) -> impl Iterator<Item = String> + '_ {
+        self.objects
+            .values()
+            .map(|o| o.metadata.resource_version.clone().unwrap_or_default())
+    }
+
     pub fn get(&self, kind: &str, name: &str) -> Option<&DynamicObject> {
         self.objects
             .get(&(kind.to_string(), name.to_string()))
