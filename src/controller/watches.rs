@@ -88,6 +88,30 @@ where
     )
 }
 
+/// A cache of a namespaced built-in or serin kind, trimmed by `trim` before it enters
+/// the store, and the stream that fills it.
+fn typed_cache<K>(
+    client: &Client,
+    ns: &Option<String>,
+    trim: fn(&mut K),
+) -> (Store<K>, Touched<K>)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api(client, ns), wc()).modify(trim))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    (store, stream)
+}
+
 /// A cache of a dynamic kind and the stream that fills it.
 fn dyn_cache(
     client: &Client,
@@ -170,38 +194,10 @@ pub fn start_with(
     routing_kinds: Vec<ApiResource>,
 ) -> (Arc<Ctx>, Watches) {
     let ns = config.namespace.clone();
-    let (deployments, dep_writer) = reflector::store();
-    let dep_stream = reflector::reflector(
-        dep_writer,
-        watcher(api(&client, &ns), wc()).modify(trim::deployment),
-    )
-    .default_backoff()
-    .touched_objects()
-    .boxed();
-    let (services, svc_writer) = reflector::store();
-    let svc_stream = reflector::reflector(
-        svc_writer,
-        watcher(api(&client, &ns), wc()).modify(trim::service),
-    )
-    .default_backoff()
-    .touched_objects()
-    .boxed();
-    let (templates, tpl_writer) = reflector::store();
-    let tpl_stream = reflector::reflector(
-        tpl_writer,
-        watcher(api(&client, &ns), wc()).modify(trim::metadata),
-    )
-    .default_backoff()
-    .touched_objects()
-    .boxed();
-    let (actions, act_writer) = reflector::store();
-    let act_stream = reflector::reflector(
-        act_writer,
-        watcher(api(&client, &ns), wc()).modify(trim::metadata),
-    )
-    .default_backoff()
-    .touched_objects()
-    .boxed();
+    let (deployments, dep_stream) = typed_cache(&client, &ns, trim::deployment);
+    let (services, svc_stream) = typed_cache(&client, &ns, trim::service);
+    let (templates, tpl_stream) = typed_cache(&client, &ns, trim::metadata);
+    let (actions, act_stream) = typed_cache(&client, &ns, trim::metadata);
     let mut caches = vec![
         cache_ready("deployments", &deployments),
         cache_ready("services", &services),
@@ -210,15 +206,7 @@ pub fn start_with(
     let mut routing = Vec::new();
     let mut routing_streams = Vec::new();
     for ar in routing_kinds {
-        let writer = reflector::store::Writer::new(ar.clone());
-        let store = writer.as_reader();
-        let stream = reflector::reflector(
-            writer,
-            watcher(dyn_api(&client, &ns, &ar), wc()).modify(trim::dynamic),
-        )
-        .default_backoff()
-        .touched_objects()
-        .boxed();
+        let (store, stream) = dyn_cache(&client, &ns, ar.clone());
         caches.push(cache_ready(&ar.plural, &store));
         routing.push((ar.clone(), store));
         routing_streams.push((ar, stream));
