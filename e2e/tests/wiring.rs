@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -29,6 +29,7 @@ use serin::api::{Canary, Phase};
 use serin::controller::{self, Config, Ctx};
 use serin::decide::Outcome;
 use serin::metrics::{Endpoint, MetricsSource};
+use serin::telemetry::Telemetry;
 use serin_sandbox::apiserver::{ApiServer, ApiServerConfig, Counters};
 use serin_sandbox::kubelet::{self, KubeletConfig};
 use tokio::time::Instant;
@@ -113,19 +114,24 @@ async fn install_crds(client: &Client) {
     .await;
 }
 
-fn target(image: &str) -> Deployment {
+/// A one-container Deployment named `name`, selecting its pods by `app: name`.
+fn target_for(name: &str, image: &str) -> Deployment {
     serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "podinfo"},
+        "metadata": {"name": name},
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": {"app": "podinfo"}},
+            "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": "podinfo"}},
+                "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "app", "image": image}]}
             }
         }
     }))
     .expect("deployment")
+}
+
+fn target(image: &str) -> Deployment {
+    target_for("podinfo", image)
 }
 
 fn canary() -> Canary {
@@ -141,6 +147,14 @@ fn canary() -> Canary {
         }
     }))
     .expect("canary")
+}
+
+/// [`canary`] under another name, targeting the Deployment of that name.
+fn canary_for(name: &str) -> Canary {
+    let mut c = canary();
+    c.metadata.name = Some(name.into());
+    c.spec.target_ref.name = name.into();
+    c
 }
 
 /// Reconciles the stored Canary once.
@@ -247,10 +261,71 @@ impl Env {
         }
     }
 
+    /// The controller's context as the library builds it: its watches running and its
+    /// caches synced, nothing in memory, nothing reconciling until the test calls
+    /// [`controller::reconcile`]. A second one is serin after a restart.
+    async fn library_ctx(&self) -> Arc<Ctx> {
+        // Only Istio's CRDs are installed on this private server: watch its kinds alone, as
+        // `serin run` does for the routers whose kinds the server serves.
+        let kinds = serin::router::kinds_of(&[serin::decide::Provider::Istio]);
+        let (ctx, watches) = controller::start_with(
+            self.client.clone(),
+            self.config(),
+            Arc::new(Telemetry::new("istio")),
+            Arc::new(Healthy),
+            kinds,
+        );
+        watches.spawn(&ctx);
+        wait_for("the caches to sync", || async {
+            ctx.synced.load(Ordering::SeqCst).then_some(())
+        })
+        .await;
+        ctx
+    }
+
+    /// Runs the whole controller, as `serin run` does, until [`Running::stop`].
+    fn run_controller(&self, metrics: Arc<dyn MetricsSource>) -> Running {
+        let telemetry = Arc::new(Telemetry::new("istio"));
+        let ready = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(controller::run(
+            self.client.clone(),
+            self.config(),
+            telemetry.clone(),
+            metrics,
+            ready.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Running {
+            telemetry,
+            ready,
+            stop,
+            task,
+        }
+    }
+
     async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.kubelet.await;
         self.api.shutdown().await;
+    }
+}
+
+/// The whole controller, running: its metrics, its readiness and its task.
+struct Running {
+    telemetry: Arc<Telemetry>,
+    ready: Arc<AtomicBool>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the controller and waits for it to finish.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }
 
@@ -268,23 +343,7 @@ async fn reconcile_writes_only_what_changed() {
         .create(&PostParams::default(), &canary())
         .await
         .expect("create canary");
-
-    let telemetry = Arc::new(serin::telemetry::Telemetry::new("istio"));
-    // Only Istio's CRDs are installed on this private server: watch its kinds alone, as
-    // `serin run` does for the routers whose kinds the server serves.
-    let kinds = serin::router::kinds_of(&[serin::decide::Provider::Istio]);
-    let (ctx, watches) = controller::start_with(
-        client.clone(),
-        env.config(),
-        telemetry,
-        Arc::new(Healthy),
-        kinds,
-    );
-    watches.spawn(&ctx);
-    wait_for("the caches to sync", || async {
-        ctx.synced.load(Ordering::SeqCst).then_some(())
-    })
-    .await;
+    let ctx = env.library_ctx().await;
 
     // Initialisation: primary, Services, routing objects, the target scaled to zero.
     reconcile_until("initialisation", &canaries, &ctx, |c| {
@@ -405,27 +464,14 @@ async fn an_undecodable_canary_is_reported_and_blocks_nothing() {
         .create(&PostParams::default(), &canary())
         .await
         .expect("create canary");
-
-    let telemetry = Arc::new(serin::telemetry::Telemetry::new("istio"));
-    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(controller::run(
-        client.clone(),
-        env.config(),
-        telemetry.clone(),
-        Arc::new(Healthy),
-        ready.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let running = env.run_controller(Arc::new(Healthy));
     wait_for("the good Canary to initialise", || async {
         let c = canaries.get("podinfo").await.ok()?;
         (phase(&c) == Phase::Initialized).then_some(())
     })
     .await;
     assert!(
-        ready.load(Ordering::SeqCst),
+        running.ready.load(Ordering::SeqCst),
         "serin started despite the broken Canary"
     );
     let events: Api<Event> = Api::namespaced(client.clone(), &ns);
@@ -447,13 +493,13 @@ async fn an_undecodable_canary_is_reported_and_blocks_nothing() {
         note.contains("progressDeadlineSeconds") || note.contains("2147483648"),
         "{note}"
     );
-    let counted = telemetry
+    let counted = running
+        .telemetry
         .encode()
         .lines()
         .find_map(|l| l.strip_prefix("serin_invalid_objects_total "))
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(counted >= Some(1.0), "the metric counts it: {counted:?}");
-    let _ = stop.send(());
-    let _ = running.await;
+    running.stop().await;
     env.stop().await;
 }

@@ -5,39 +5,17 @@
 //! restart publishes nothing twice, and a reconcile with nothing new writes no event.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serin::api::{Canary, Phase};
-use serin::controller::{self, Ctx, events};
+use serin::controller::events;
 
 use super::{
-    Env, Healthy, caches_caught_up, canary, count, phase, reconcile, reconcile_until, target,
-    wait_for, weight, writes,
+    Env, caches_caught_up, canary, count, phase, reconcile, reconcile_until, target, weight, writes,
 };
-
-/// A fresh controller context, as after a restart: caches synced, nothing in memory.
-async fn restart(env: &Env) -> Arc<Ctx> {
-    let telemetry = Arc::new(serin::telemetry::Telemetry::new("istio"));
-    let kinds = serin::router::kinds_of(&[serin::decide::Provider::Istio]);
-    let (ctx, watches) = controller::start_with(
-        env.client.clone(),
-        env.config(),
-        telemetry,
-        Arc::new(Healthy),
-        kinds,
-    );
-    watches.spawn(&ctx);
-    wait_for("the caches to sync", || async {
-        ctx.synced.load(Ordering::SeqCst).then_some(())
-    })
-    .await;
-    ctx
-}
 
 /// The Canary's events by name, with the reason and note of each.
 async fn published(env: &Env, c: &Canary) -> BTreeMap<String, (String, String)> {
@@ -86,7 +64,7 @@ async fn an_event_refused_after_its_transition_is_published_once_after_a_restart
         .create(&PostParams::default(), &canary())
         .await
         .expect("create canary");
-    let ctx = restart(&env).await;
+    let ctx = env.library_ctx().await;
     reconcile_until("initialisation", &canaries, &ctx, |c| {
         phase(c) == Phase::Initialized
     })
@@ -128,7 +106,7 @@ async fn an_event_refused_after_its_transition_is_published_once_after_a_restart
     // the next reconcile publishes what the status lists, once.
     faults.clear();
     drop(ctx);
-    let ctx = restart(&env).await;
+    let ctx = env.library_ctx().await;
     reconcile(&canaries, &ctx).await;
     let c = exactly_once(&env, &canaries).await;
     let out = published(&env, &c).await;
@@ -140,7 +118,7 @@ async fn an_event_refused_after_its_transition_is_published_once_after_a_restart
 
     // Another restart: the events still listed answer AlreadyExists, none is doubled.
     drop(ctx);
-    let ctx = restart(&env).await;
+    let ctx = env.library_ctx().await;
     reconcile(&canaries, &ctx).await;
     exactly_once(&env, &canaries).await;
 

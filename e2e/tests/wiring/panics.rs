@@ -7,7 +7,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serin::api::{Canary, Phase, conditions, reasons};
 
-use super::{Env, Healthy, phase, wait_for};
+use super::{Env, Healthy, canary_for, phase, target_for, wait_for};
 use futures::future::BoxFuture;
 use serin::decide::Outcome;
 use serin::metrics::{Endpoint, MetricsSource};
@@ -23,28 +23,6 @@ impl MetricsSource for PanicsOnBoom {
     }
 }
 
-fn workload(name: &str, image: &str) -> Deployment {
-    serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": image}]}
-            }
-        }
-    }))
-    .expect("deployment")
-}
-
-fn canary_for(name: &str) -> Canary {
-    let mut c = super::canary();
-    c.metadata.name = Some(name.into());
-    c.spec.target_ref.name = name.into();
-    c
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_panicking_reconcile_is_reported_and_stops_nothing() {
     let env = Env::start().await;
@@ -53,7 +31,7 @@ async fn a_panicking_reconcile_is_reported_and_stops_nothing() {
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
     for name in ["podinfo", "boom"] {
         deployments
-            .create(&PostParams::default(), &workload(name, "app:1"))
+            .create(&PostParams::default(), &target_for(name, "app:1"))
             .await
             .expect("create target");
         canaries
@@ -61,19 +39,7 @@ async fn a_panicking_reconcile_is_reported_and_stops_nothing() {
             .await
             .expect("create canary");
     }
-    let telemetry = Arc::new(serin::telemetry::Telemetry::new("istio"));
-    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(serin::controller::run(
-        client.clone(),
-        env.config(),
-        telemetry,
-        Arc::new(PanicsOnBoom),
-        ready,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let running = env.run_controller(Arc::new(PanicsOnBoom));
     for name in ["podinfo", "boom"] {
         wait_for("both Canaries to initialise", || async {
             let c = canaries.get(name).await.ok()?;
@@ -123,11 +89,10 @@ async fn a_panicking_reconcile_is_reported_and_stops_nothing() {
         (phase(&c) == Phase::Succeeded).then_some(())
     })
     .await;
-    assert!(!running.is_finished(), "serin kept running");
+    assert!(!running.task.is_finished(), "serin kept running");
     let boom = canaries.get("boom").await.expect("get boom");
     assert_eq!(phase(&boom), Phase::Progressing, "boom holds its step");
 
-    let _ = stop.send(());
-    let _ = running.await;
+    running.stop().await;
     env.stop().await;
 }

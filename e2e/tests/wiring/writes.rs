@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::events::v1::Event;
@@ -15,28 +14,13 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serin::api::{Canary, Phase, reasons};
 use serin_sandbox::apiserver::Counters;
 
-use super::{Env, Healthy, count, phase, target, wait_for, writes};
+use super::{Env, Healthy, canary, canary_for, count, phase, target, target_for, wait_for, writes};
 
 /// Canaries rolled out at once: enough for their reconciles to interleave.
 const CANARIES: usize = 4;
 
 fn name(i: usize) -> String {
     format!("app-{i}")
-}
-
-fn canary_for(name: &str) -> Canary {
-    let mut c = super::canary();
-    c.metadata.name = Some(name.into());
-    c.spec.target_ref.name = name.into();
-    c
-}
-
-fn target_for(name: &str, image: &str) -> Deployment {
-    let mut value = serde_json::to_value(target(image)).expect("deployment as JSON");
-    value["metadata"]["name"] = name.into();
-    value["spec"]["selector"]["matchLabels"]["app"] = name.into();
-    value["spec"]["template"]["metadata"]["labels"]["app"] = name.into();
-    serde_json::from_value(value).expect("deployment")
 }
 
 /// The 409 answers counted since the last reset, by resource.
@@ -47,27 +31,6 @@ fn conflicts(counters: &Counters) -> BTreeMap<String, u64> {
         .filter(|((verb, _), _)| verb == "conflict")
         .map(|((_, resource), n)| (resource, n))
         .collect()
-}
-
-/// Runs the whole controller, as `serin run` does, until the returned sender fires.
-fn run_controller(
-    env: &Env,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(serin::controller::run(
-        env.client.clone(),
-        env.config(),
-        Arc::new(serin::telemetry::Telemetry::new("istio")),
-        Arc::new(Healthy),
-        Arc::new(AtomicBool::new(false)),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    (stop, running)
 }
 
 async fn all_in(canaries: &Api<Canary>, want: Phase, what: &str) {
@@ -85,7 +48,7 @@ async fn a_rollout_without_other_writers_writes_each_object_once_and_meets_no_co
     let (client, ns) = (env.client.clone(), env.ns.clone());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
-    let (stop, running) = run_controller(&env);
+    let running = env.run_controller(Arc::new(Healthy));
     let counters = env.api.counters();
     counters.reset();
     for i in 0..CANARIES {
@@ -164,8 +127,7 @@ async fn a_rollout_without_other_writers_writes_each_object_once_and_meets_no_co
     );
     assert_eq!(conflicts(&counters), BTreeMap::new(), "the rollout");
 
-    let _ = stop.send(());
-    let _ = running.await;
+    running.stop().await;
     env.stop().await;
 }
 
@@ -183,23 +145,10 @@ async fn a_reconcile_on_a_canary_older_than_its_own_status_write_waits_for_the_c
         .await
         .expect("create target");
     canaries
-        .create(&PostParams::default(), &super::canary())
+        .create(&PostParams::default(), &canary())
         .await
         .expect("create canary");
-    let (ctx, watches) = serin::controller::start_with(
-        client.clone(),
-        env.config(),
-        Arc::new(serin::telemetry::Telemetry::new("istio")),
-        Arc::new(Healthy),
-        serin::router::kinds_of(&[serin::decide::Provider::Istio]),
-    );
-    watches.spawn(&ctx);
-    wait_for("the caches to sync", || async {
-        ctx.synced
-            .load(std::sync::atomic::Ordering::SeqCst)
-            .then_some(())
-    })
-    .await;
+    let ctx = env.library_ctx().await;
     wait_for("the target in the cache", || async {
         let key = kube::runtime::reflector::ObjectRef::new("podinfo").within(&ns);
         ctx.deployments.get(&key).map(|_| ())
@@ -251,7 +200,7 @@ async fn a_target_applied_with_its_canary_gets_no_target_not_found_warning() {
     let (client, ns) = (env.client.clone(), env.ns.clone());
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
     let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-    let (stop, running) = run_controller(&env);
+    let running = env.run_controller(Arc::new(Healthy));
     let dir = super::support::workdir().join(&ns);
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let kubeconfig = dir.join("kubeconfig");
@@ -327,8 +276,7 @@ async fn a_target_applied_with_its_canary_gets_no_target_not_found_warning() {
     })
     .await;
 
-    let _ = stop.send(());
-    let _ = running.await;
+    running.stop().await;
     env.stop().await;
 }
 
@@ -347,7 +295,7 @@ async fn the_routing_exists_before_the_status_says_initialized() {
     let (client, ns) = (env.client.clone(), env.ns.clone());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let canaries: Api<Canary> = Api::namespaced(client.clone(), &ns);
-    let (stop, running) = run_controller(&env);
+    let running = env.run_controller(Arc::new(Healthy));
     let initialized = tokio::spawn({
         let canaries = canaries.clone();
         async move {
@@ -391,7 +339,6 @@ async fn the_routing_exists_before_the_status_says_initialized() {
             "{kind} {name} was written after the status said Initialized"
         );
     }
-    let _ = stop.send(());
-    let _ = running.await;
+    running.stop().await;
     env.stop().await;
 }
