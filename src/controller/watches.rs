@@ -90,11 +90,7 @@ where
 
 /// A cache of a namespaced built-in or serin kind, trimmed by `trim` before it enters
 /// the store, and the stream that fills it.
-fn typed_cache<K>(
-    client: &Client,
-    ns: &Option<String>,
-    trim: fn(&mut K),
-) -> (Store<K>, Touched<K>)
+fn typed_cache<K>(client: &Client, ns: &Option<String>, trim: fn(&mut K)) -> (Store<K>, Touched<K>)
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
