@@ -9,10 +9,14 @@
 //! initialisation ends. Because the status is recorded before this runs, a crash here is
 //! repaired by the next reconcile; the decision that ends initialisation is the one
 //! that runs this first, so its objects exist before the status says `Initialized`.
+//!
+//! Each group of objects (the primary, the Services, the routing objects) is built only
+//! when what it is built from changed or one of its objects lost its hash
+//! ([`super::memo`]): most reconciles build nothing.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::memo::{self, Place};
@@ -21,7 +25,7 @@ use super::{Ctx, Error};
 use crate::api::Canary;
 use crate::build::{self, Desired, FIELD_MANAGER, Names};
 use crate::decide::Plan;
-use crate::router::{Router, RoutingObjects};
+use crate::router::Router;
 
 /// Applies `desired` unless the snapshot's object already carries its hash.
 pub(super) async fn apply(
@@ -60,54 +64,49 @@ pub(super) async fn converge(
 ) -> Result<(), Error> {
     let Some(target) = snap.target.as_deref() else {
         // The target is gone: only the routing can (and must) still follow the plan.
-        return route(ctx, canary, plan, router, snap, &mut Vec::new()).await;
+        return route(ctx, canary, plan, router, snap).await;
     };
     let names = Names::of(canary);
     let plan = &super::autoscaling::adjust(canary, plan, snap);
-    let uid = canary.uid().unwrap_or_default();
-    let apex = snap.service(&names.apex);
-    let key = memo::Key::of(
-        canary.metadata.generation,
-        target,
-        plan,
-        apex.and_then(|s| s.metadata.resource_version.as_deref()),
-        snap.routing.versions(),
-    );
-    // Nothing changed since the last converge built these objects, and they all still
-    // stand: there is nothing to build, hash or write (see `memo`).
-    let fresh = key
-        .as_ref()
-        .is_some_and(|k| ctx.memo.unchanged(&uid, k, |b| in_place(b, plan, snap)));
-    let mut built = Vec::new();
-    if !fresh && let Some(replicas) = plan.copy_to_primary {
-        let desired = build::primary(canary, target, &snap.target_revision, replicas);
-        built.push(memo::Built::of(Place::Primary, &desired, false));
-        apply(ctx, &desired, snap.primary.as_deref().map(|p| p.meta())).await?;
+    if let Some(replicas) = plan.copy_to_primary {
+        let key = memo::Key::primary(canary, target, replicas);
+        group(ctx, canary, plan, snap, key, || {
+            let desired = build::primary(canary, target, &snap.target_revision, replicas);
+            vec![(Place::Primary, desired, false)]
+        })
+        .await?;
     }
     super::autoscaling::converge(canary, ctx, plan, snap).await?;
 
-    if !fresh {
+    let apex = snap.service(&names.apex).map(|s| &s.metadata);
+    let key = memo::Key::services(canary, target, apex, plan.apex_on_primary);
+    group(ctx, canary, plan, snap, key, || {
         let apex_original = build::original(
-            apex.map(|s| &s.metadata),
-            || apex.and_then(|s| serde_json::to_value(&s.spec).ok()),
+            apex,
+            || {
+                let spec = snap.service(&names.apex).and_then(|s| s.spec.as_ref());
+                spec.and_then(|s| serde_json::to_value(s).ok())
+            },
             canary,
         );
-        for svc in build::services(
+        let services = build::services(
             canary,
             target,
             apex_original.as_deref(),
             plan.apex_on_primary,
-        ) {
-            let is_apex = svc.name == names.apex;
-            built.push(memo::Built::of(Place::Service, &svc, is_apex));
-            let cached = snap.service(&svc.name).map(|s| &s.metadata);
-            if cached.is_none() && is_apex && !plan.create_routing {
-                continue;
-            }
-            apply(ctx, &svc, cached).await?;
-        }
-        route(ctx, canary, plan, router, snap, &mut built).await?;
-    }
+        );
+        services
+            .into_iter()
+            .map(|svc| {
+                // The apex is created only when initialisation ends.
+                let is_apex = svc.name == names.apex;
+                (Place::Service, svc, is_apex)
+            })
+            .collect()
+    })
+    .await?;
+
+    route(ctx, canary, plan, router, snap).await?;
 
     if let Some(replicas) = plan.canary_replicas {
         let ns = canary.namespace().unwrap_or_default();
@@ -119,53 +118,82 @@ pub(super) async fn converge(
             ctx.pending.wrote(&key, &replicas.to_string(), rv);
         }
     }
-    if !fresh && let Some(key) = key {
-        ctx.memo.remember(&uid, key, built);
-    }
     Ok(())
 }
 
-/// Whether an object converge built last time still stands: the cached one carries its
-/// hash, or it is missing and would not be created now.
-fn in_place(built: &memo::Built, plan: &Plan, snap: &Snapshot) -> bool {
-    let cached = match built.place {
-        Place::Primary => snap.primary.as_deref().map(|p| &p.metadata),
-        Place::Service => snap.service(&built.name).map(|s| &s.metadata),
-        Place::Routing => snap
-            .routing
-            .get(&built.kind, &built.name)
-            .map(|o| &o.metadata),
-    };
-    match cached {
-        Some(meta) => build::applied_hash(meta) == Some(built.hash.as_str()),
-        None => built.needs_create_routing && !plan.create_routing,
-    }
-}
-
-/// Applies the routing objects of the plan's traffic split, adding each to `built`.
+/// Applies the routing objects of the plan's traffic split.
 async fn route(
     ctx: &Ctx,
     canary: &Canary,
     plan: &Plan,
     router: &dyn Router,
     snap: &Snapshot,
-    built: &mut Vec<memo::Built>,
 ) -> Result<(), Error> {
-    for obj in router.desired(canary, &plan.split, &snap.routing) {
-        built.push(memo::Built::of(Place::Routing, &obj, true));
-        let cached = cached_routing(&snap.routing, &obj);
-        if cached.is_none() && !plan.create_routing {
+    let key = memo::Key::routing(canary, &plan.split, &snap.routing);
+    group(ctx, canary, plan, snap, key, || {
+        let desired = router.desired(canary, &plan.split, &snap.routing);
+        desired
+            .into_iter()
+            .map(|o| (Place::Routing, o, true))
+            .collect()
+    })
+    .await
+}
+
+/// Builds one group of objects and applies each that differs, unless the memo says the
+/// group's inputs (`key`) are unchanged and every object still stands (see `memo`).
+/// `build` gives each object with where it is cached and whether it is created only with
+/// [`Plan::create_routing`].
+async fn group(
+    ctx: &Ctx,
+    canary: &Canary,
+    plan: &Plan,
+    snap: &Snapshot,
+    key: Option<memo::Key>,
+    build: impl FnOnce() -> Vec<(Place, Desired, bool)>,
+) -> Result<(), Error> {
+    let uid = canary.uid().unwrap_or_default();
+    let fresh = key
+        .as_ref()
+        .is_some_and(|k| ctx.memo.unchanged(&uid, k, |b| in_place(b, plan, snap)));
+    if fresh {
+        return Ok(());
+    }
+    let mut built = Vec::new();
+    for (place, desired, needs_create_routing) in build() {
+        let b = memo::Built::of(place, &desired, needs_create_routing);
+        let cached = cached(&b, snap);
+        built.push(b);
+        if cached.is_none() && needs_create_routing && !plan.create_routing {
             continue;
         }
-        apply(ctx, &obj, cached).await?;
+        apply(ctx, &desired, cached).await?;
+    }
+    if let Some(key) = key {
+        ctx.memo.remember(&uid, key, built);
     }
     Ok(())
 }
 
-fn cached_routing<'a>(observed: &'a RoutingObjects, desired: &Desired) -> Option<&'a ObjectMeta> {
-    observed
-        .get(&desired.resource.kind, &desired.name)
-        .map(|o| &o.metadata)
+/// The snapshot's copy of an object converge builds.
+fn cached<'a>(built: &memo::Built, snap: &'a Snapshot) -> Option<&'a ObjectMeta> {
+    match built.place {
+        Place::Primary => snap.primary.as_deref().map(|p| &p.metadata),
+        Place::Service => snap.service(&built.name).map(|s| &s.metadata),
+        Place::Routing => snap
+            .routing
+            .get(&built.kind, &built.name)
+            .map(|o| &o.metadata),
+    }
+}
+
+/// Whether an object converge built last time still stands: the cached one carries its
+/// hash, or it is missing and would not be created now.
+fn in_place(built: &memo::Built, plan: &Plan, snap: &Snapshot) -> bool {
+    match cached(built, snap) {
+        Some(meta) => build::applied_hash(meta) == Some(built.hash.as_str()),
+        None => built.needs_create_routing && !plan.create_routing,
+    }
 }
 
 /// Sets a Deployment's replicas through its scale subresource, as `kubectl scale` does.

@@ -5,23 +5,29 @@
 //! its Canary, which decides the same as before. Building the desired objects means
 //! serialising the target's pod template, three Services and the routing objects into
 //! JSON and hashing each ([`crate::build::stamp`]); at a thousand Canaries that was most
-//! of serin's CPU. What they are built from is known and cheap to compare:
+//! of serin's CPU. What each group of objects is built from is known and cheap to compare
+//! ([`Key`]):
 //!
-//! - the Canary's spec, by `metadata.generation` (the API server bumps it on every spec
-//!   change, and only then: status has its own subresource), and its uid;
-//! - the target's spec, by uid and `metadata.generation` (bumped on every change of a
-//!   Deployment's spec or annotations, never by its status; a scale bumps it too, which
-//!   costs one rebuild);
-//! - the plan (primary copy and its replicas, the apex's selection, the traffic split);
-//! - the apex Service and the routing objects as cached, by resourceVersion (a takeover
-//!   keeps their original spec).
+//! - all: the Canary's spec, by `metadata.generation` (the API server bumps it on every
+//!   spec change, and only then: status has its own subresource);
+//! - the primary: the target's spec, by uid and `metadata.generation` (bumped on every
+//!   change of a Deployment's spec or annotations, never by its status; a scale bumps it
+//!   too, which costs one rebuild), and the replicas the plan gives it;
+//! - the Services: the target (its selector), the apex Service's [`Origin`] and whether
+//!   the apex selects the primary;
+//! - the routing objects: the traffic split and each cached routing object's [`Origin`].
 //!
-//! When all of that is what it was and every object still carries the hash it was built
-//! with (or is missing and would not be created), converge has nothing to write and
-//! skips the building. Anything else builds as before, and [`Memo::remember`] keeps the
-//! new key and hashes once every apply went through. Without a generation (an object
-//! from a source that does not set it) nothing is remembered: the memo only ever saves
-//! work, never changes what is written.
+//! An [`Origin`] is what `build::original` reads of an object serin may take over: the
+//! spec it saved, or that the object is serin's own (then serin's own patches, which
+//! change its resourceVersion, change nothing here), or else the object's
+//! resourceVersion.
+//!
+//! When a group's key is what it was and every object of it still carries the hash it
+//! was built with (or is missing and would not be created), converge skips building it.
+//! Anything else builds as before, and [`Memo::remember`] keeps the new key and hashes
+//! once every apply of the group went through. Without a generation (an object from a
+//! source that does not set it) nothing is remembered: the memo only ever saves work,
+//! never changes what is written.
 //!
 //! The target's revision hash (the same serialisation of its template) is remembered the
 //! same way, by uid and generation.
@@ -33,11 +39,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::hash::{Hash, Hasher};
+
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
+use kube::api::ObjectMeta;
 
-use crate::build::Desired;
-use crate::decide::Plan;
+use crate::api::Canary;
+use crate::build::{Desired, ORIGINAL};
+use crate::decide::TrafficSplit;
+use crate::router::RoutingObjects;
 
 /// How often entries unused for [`FORGET_AFTER`] are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -45,32 +56,118 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// watch was down, so no delete event came).
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
-/// What the desired objects of one Canary are built from; see the module doc.
+/// What an object serin may take over contributes to what is built from it; see the
+/// module doc.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Key {
-    canary_generation: i64,
-    target: (String, i64),
-    plan: Plan,
-    apex: Option<String>,
-    routing: Vec<String>,
+pub(super) enum Origin {
+    Missing,
+    /// The spec serin saved, by its hash.
+    Saved(u64),
+    /// Serin's own object, nothing saved.
+    Own,
+    /// Someone else's object, by resourceVersion.
+    Foreign(Option<String>),
+}
+
+impl Origin {
+    /// The origin of `meta`, mirroring `build::original` for the Canary `uid`.
+    pub(super) fn of(meta: Option<&ObjectMeta>, uid: &str) -> Origin {
+        let Some(meta) = meta else {
+            return Origin::Missing;
+        };
+        if let Some(saved) = meta.annotations.as_ref().and_then(|a| a.get(ORIGINAL)) {
+            let mut h = std::hash::DefaultHasher::new();
+            saved.hash(&mut h);
+            return Origin::Saved(h.finish());
+        }
+        let ours = meta.owner_references.iter().flatten().any(|o| o.uid == uid);
+        if ours {
+            Origin::Own
+        } else {
+            Origin::Foreign(meta.resource_version.clone())
+        }
+    }
+}
+
+/// What one group of desired objects is built from; see the module doc.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Key {
+    Primary {
+        canary: i64,
+        target: (String, i64),
+        replicas: i32,
+    },
+    Services {
+        canary: i64,
+        target: (String, i64),
+        apex: Origin,
+        apex_on_primary: bool,
+    },
+    Routing {
+        canary: i64,
+        split: TrafficSplit,
+        objects: Vec<Origin>,
+    },
+}
+
+/// The three groups of objects converge builds, each remembered apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Group {
+    Primary = 0,
+    Services = 1,
+    Routing = 2,
 }
 
 impl Key {
-    /// The key, or None when a generation is missing (then nothing is remembered).
-    pub(super) fn of(
-        canary_generation: Option<i64>,
-        target: &Deployment,
-        plan: &Plan,
-        apex_rv: Option<&str>,
-        routing_rvs: impl Iterator<Item = String>,
-    ) -> Option<Key> {
-        Some(Key {
-            canary_generation: canary_generation?,
-            target: (target.uid()?, target.metadata.generation?),
-            plan: plan.clone(),
-            apex: apex_rv.map(str::to_string),
-            routing: routing_rvs.collect(),
+    fn target(target: &Deployment) -> Option<(String, i64)> {
+        Some((target.uid()?, target.metadata.generation?))
+    }
+
+    /// The primary's key; None without generations (then nothing is remembered).
+    pub(super) fn primary(canary: &Canary, target: &Deployment, replicas: i32) -> Option<Key> {
+        Some(Key::Primary {
+            canary: canary.metadata.generation?,
+            target: Key::target(target)?,
+            replicas,
         })
+    }
+
+    pub(super) fn services(
+        canary: &Canary,
+        target: &Deployment,
+        apex: Option<&ObjectMeta>,
+        apex_on_primary: bool,
+    ) -> Option<Key> {
+        Some(Key::Services {
+            canary: canary.metadata.generation?,
+            target: Key::target(target)?,
+            apex: Origin::of(apex, &canary.uid().unwrap_or_default()),
+            apex_on_primary,
+        })
+    }
+
+    pub(super) fn routing(
+        canary: &Canary,
+        split: &TrafficSplit,
+        observed: &RoutingObjects,
+    ) -> Option<Key> {
+        let uid = canary.uid().unwrap_or_default();
+        Some(Key::Routing {
+            canary: canary.metadata.generation?,
+            split: split.clone(),
+            objects: observed
+                .iter()
+                .map(|o| Origin::of(Some(&o.metadata), &uid))
+                .collect(),
+        })
+    }
+
+    fn group(&self) -> Group {
+        match self {
+            Key::Primary { .. } => Group::Primary,
+            Key::Services { .. } => Group::Services,
+            Key::Routing { .. } => Group::Routing,
+        }
     }
 }
 
@@ -84,7 +181,7 @@ pub(super) enum Place {
 
 /// One object converge built: where it is found in the snapshot (with its kind and
 /// name), the hash it carries, and whether it is created only with
-/// [`Plan::create_routing`] (the apex Service and the routing objects).
+/// [`crate::decide::Plan::create_routing`] (the apex Service and the routing objects).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Built {
     pub place: Place,
@@ -110,7 +207,8 @@ impl Built {
 struct Entry {
     /// The target's (uid, generation) and its revision hash.
     revision: Option<(String, i64, String)>,
-    built: Option<(Key, Vec<Built>)>,
+    /// Per [`Group`]: the key and what was built for it.
+    built: [Option<(Key, Vec<Built>)>; 3],
     used: Instant,
 }
 
@@ -118,7 +216,7 @@ impl Default for Entry {
     fn default() -> Entry {
         Entry {
             revision: None,
-            built: None,
+            built: [None, None, None],
             used: Instant::now(),
         }
     }
@@ -162,8 +260,9 @@ impl Memo {
         revision
     }
 
-    /// Whether the objects built for `key` last time all still stand: each is `in_place`
-    /// (the cached object carries its hash, or it is missing and would not be created).
+    /// Whether the objects of `key`'s group built for that same key last time all still
+    /// stand: each is `in_place` (the cached object carries its hash, or it is missing
+    /// and would not be created).
     pub(super) fn unchanged(
         &self,
         uid: &str,
@@ -176,7 +275,7 @@ impl Memo {
         let Some(entry) = entries.get_mut(uid) else {
             return false;
         };
-        let Some((k, built)) = &entry.built else {
+        let Some((k, built)) = &entry.built[key.group() as usize] else {
             return false;
         };
         if k != key || !built.iter().all(in_place) {
@@ -190,7 +289,8 @@ impl Memo {
     pub(super) fn remember(&self, uid: &str, key: Key, built: Vec<Built>) {
         if let Ok(mut entries) = self.entries.lock() {
             let entry = entries.entry(uid.to_string()).or_default();
-            entry.built = Some((key, built));
+            let group = key.group() as usize;
+            entry.built[group] = Some((key, built));
             entry.used = Instant::now();
         }
         self.sweep();
@@ -226,7 +326,19 @@ impl Memo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::TrafficSplit;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    fn canary(generation: Option<i64>) -> Canary {
+        let mut c: Canary = serde_json::from_value(serde_json::json!({
+            "apiVersion": "serin.dev/v1beta1", "kind": "Canary",
+            "metadata": {"name": "podinfo", "namespace": "test", "uid": "c-1"},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+                     "service": {"port": 80}}
+        }))
+        .expect("canary");
+        c.metadata.generation = generation;
+        c
+    }
 
     fn target(uid: &str, generation: Option<i64>) -> Deployment {
         let mut d = Deployment::default();
@@ -235,32 +347,28 @@ mod tests {
         d
     }
 
-    fn plan(weight: i32) -> Plan {
-        Plan {
-            copy_to_primary: None,
-            apex_on_primary: true,
-            create_routing: true,
-            split: TrafficSplit::weighted(weight),
-            canary_replicas: None,
-            canary_in_use: false,
+    fn meta(rv: &str, owner: Option<&str>, saved: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            resource_version: Some(rv.into()),
+            owner_references: owner.map(|uid| {
+                vec![OwnerReference {
+                    uid: uid.into(),
+                    ..Default::default()
+                }]
+            }),
+            annotations: saved.map(|s| [(ORIGINAL.to_string(), s.to_string())].into()),
+            ..Default::default()
         }
     }
 
-    fn key(generation: i64, t: &Deployment, weight: i32, vs_rv: &str) -> Key {
-        Key::of(
-            Some(generation),
-            t,
-            &plan(weight),
-            Some("10"),
-            [vs_rv.to_string()].into_iter(),
-        )
-        .expect("a key")
+    fn services(c: &Canary, t: &Deployment, apex: Option<&ObjectMeta>) -> Key {
+        Key::services(c, t, apex, true).expect("a key")
     }
 
     fn built(hash: &str) -> Vec<Built> {
         vec![Built {
-            place: Place::Routing,
-            kind: "VirtualService".into(),
+            place: Place::Service,
+            kind: "Service".into(),
             name: "podinfo".into(),
             hash: hash.into(),
             needs_create_routing: true,
@@ -270,63 +378,79 @@ mod tests {
     #[test]
     fn the_same_inputs_with_everything_in_place_skip_the_build() {
         let memo = Memo::default();
-        let t = target("t-1", Some(3));
+        let (c, t) = (canary(Some(1)), target("t-1", Some(3)));
+        let key = services(&c, &t, None);
+        assert!(!memo.unchanged("c-1", &key, |_| true), "nothing yet");
+        memo.remember("c-1", key.clone(), built("h1"));
+        assert!(memo.unchanged("c-1", &key, |b| b.hash == "h1"));
         assert!(
-            !memo.unchanged("c-1", &key(1, &t, 10, "7"), |_| true),
-            "nothing yet"
-        );
-        memo.remember("c-1", key(1, &t, 10, "7"), built("h1"));
-        assert!(memo.unchanged("c-1", &key(1, &t, 10, "7"), |b| b.hash == "h1"));
-        assert!(
-            !memo.unchanged("c-1", &key(1, &t, 10, "7"), |_| false),
+            !memo.unchanged("c-1", &key, |_| false),
             "an object lost its hash (edited, deleted): build"
         );
+        assert!(!memo.unchanged("c-2", &key, |_| true), "another Canary");
+        let routing = Key::routing(&c, &TrafficSplit::weighted(0), &Default::default());
         assert!(
-            !memo.unchanged("c-2", &key(1, &t, 10, "7"), |_| true),
-            "another Canary"
+            !memo.unchanged("c-1", &routing.expect("a key"), |_| true),
+            "groups are remembered apart"
         );
     }
 
     #[test]
     fn any_changed_input_builds_again() {
         let memo = Memo::default();
-        let t = target("t-1", Some(3));
-        memo.remember("c-1", key(1, &t, 10, "7"), built("h1"));
+        let (c, t) = (canary(Some(1)), target("t-1", Some(3)));
+        memo.remember("c-1", services(&c, &t, None), built("h1"));
         let all = |_: &Built| true;
+        let unchanged = |key: Key| memo.unchanged("c-1", &key, all);
         assert!(
-            !memo.unchanged("c-1", &key(2, &t, 10, "7"), all),
+            !unchanged(services(&canary(Some(2)), &t, None)),
             "Canary spec"
         );
-        let t4 = target("t-1", Some(4));
         assert!(
-            !memo.unchanged("c-1", &key(1, &t4, 10, "7"), all),
+            !unchanged(services(&c, &target("t-1", Some(4)), None)),
             "target spec"
         );
-        let other = target("t-2", Some(3));
         assert!(
-            !memo.unchanged("c-1", &key(1, &other, 10, "7"), all),
-            "a new target"
+            !unchanged(services(&c, &target("t-2", Some(3)), None)),
+            "new target"
+        );
+        let foreign = meta("7", None, None);
+        assert!(
+            !unchanged(services(&c, &t, Some(&foreign))),
+            "an apex to take over"
         );
         assert!(
-            !memo.unchanged("c-1", &key(1, &t, 20, "7"), all),
-            "the split"
+            !unchanged(Key::services(&c, &t, None, false).expect("a key")),
+            "the apex selection"
         );
-        assert!(
-            !memo.unchanged("c-1", &key(1, &t, 10, "8"), all),
-            "the routing"
+        assert!(unchanged(services(&c, &t, None)), "all as it was");
+    }
+
+    #[test]
+    fn serins_own_writes_do_not_change_an_origin() {
+        let own = |rv| Origin::of(Some(&meta(rv, Some("c-1"), None)), "c-1");
+        assert_eq!(own("7"), own("9"), "a patch of serin's own object");
+        let saved = |rv, spec| Origin::of(Some(&meta(rv, Some("c-1"), Some(spec))), "c-1");
+        assert_eq!(
+            saved("7", "{}"),
+            saved("9", "{}"),
+            "taken over, patched again"
         );
-        assert!(
-            memo.unchanged("c-1", &key(1, &t, 10, "7"), all),
-            "all as it was"
+        assert_ne!(
+            saved("7", "{}"),
+            saved("7", "{\"a\":1}"),
+            "a different saved spec"
         );
+        let foreign = |rv| Origin::of(Some(&meta(rv, Some("other"), None)), "c-1");
+        assert_ne!(foreign("7"), foreign("9"), "someone else's object, edited");
+        assert_eq!(Origin::of(None, "c-1"), Origin::Missing);
     }
 
     #[test]
     fn no_generation_no_memo() {
-        let t = target("t-1", None);
-        assert!(Key::of(Some(1), &t, &plan(0), None, std::iter::empty()).is_none());
         let t = target("t-1", Some(1));
-        assert!(Key::of(None, &t, &plan(0), None, std::iter::empty()).is_none());
+        assert!(Key::primary(&canary(None), &t, 1).is_none());
+        assert!(Key::primary(&canary(Some(1)), &target("t-1", None), 1).is_none());
         let memo = Memo::default();
         let calls = std::cell::Cell::new(0);
         let compute = |_: &Deployment| {
@@ -358,8 +482,8 @@ mod tests {
     #[test]
     fn unused_entries_are_swept() {
         let memo = Memo::default();
-        let t = target("t-1", Some(3));
-        memo.remember("c-1", key(1, &t, 10, "7"), built("h1"));
+        let (c, t) = (canary(Some(1)), target("t-1", Some(3)));
+        memo.remember("c-1", services(&c, &t, None), built("h1"));
         let long_ago = Instant::now()
             .checked_sub(FORGET_AFTER + SWEEP_EVERY)
             .expect("an instant long ago");
@@ -367,7 +491,7 @@ mod tests {
             e.used = long_ago;
         }
         *memo.swept.lock().unwrap() = Some(long_ago);
-        memo.remember("c-2", key(1, &t, 10, "7"), built("h1"));
+        memo.remember("c-2", services(&c, &t, None), built("h1"));
         assert_eq!(memo.len(), 1);
     }
 }

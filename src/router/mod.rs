@@ -38,12 +38,9 @@ impl RoutingObjects {
             .insert((kind.to_string(), name.to_string()), object);
     }
 
-    /// The resourceVersion of each object, in a fixed order: they change exactly when an
-    /// object does.
-    pub fn versions(&self) -> impl Iterator<Item = String> + '_ {
-        self.objects
-            .values()
-            .map(|o| o.metadata.resource_version.clone().unwrap_or_default())
+    /// The objects, in a fixed order (by kind, then name).
+    pub fn iter(&self) -> impl Iterator<Item = &DynamicObject> {
+        self.objects.values().map(Arc::as_ref)
     }
 
     pub fn get(&self, kind: &str, name: &str) -> Option<&DynamicObject> {
