@@ -27,6 +27,11 @@ use crate::build::{self, Desired, FIELD_MANAGER, Names};
 use crate::decide::Plan;
 use crate::router::Router;
 
+/// The key of an object's writes in [`super::pending`].
+fn pending_key(kind: &str, namespace: &str, name: &str) -> String {
+    format!("{kind}/{namespace}/{name}")
+}
+
 /// Applies `desired` unless the snapshot's object already carries its hash.
 pub(super) async fn apply(
     ctx: &Ctx,
@@ -37,10 +42,7 @@ pub(super) async fn apply(
     if cached.is_some() && cached.and_then(build::applied_hash) == Some(hash) {
         return Ok(false);
     }
-    let key = format!(
-        "{}/{}/{}",
-        desired.resource.kind, desired.namespace, desired.name
-    );
+    let key = pending_key(&desired.resource.kind, &desired.namespace, &desired.name);
     let rv = cached.and_then(|m| m.resource_version.as_deref());
     if !ctx.pending.needed(&key, hash, rv) {
         return Ok(false);
@@ -153,9 +155,11 @@ async fn group(
     build: impl FnOnce() -> Vec<(Place, Desired, bool)>,
 ) -> Result<(), Error> {
     let uid = canary.uid().unwrap_or_default();
-    let fresh = key
-        .as_ref()
-        .is_some_and(|k| ctx.memo.unchanged(&uid, k, |b| in_place(b, plan, snap)));
+    let ns = canary.namespace().unwrap_or_default();
+    let fresh = key.as_ref().is_some_and(|k| {
+        ctx.memo
+            .unchanged(&uid, k, |b| in_place(ctx, &ns, b, plan, snap))
+    });
     if fresh {
         return Ok(());
     }
@@ -188,11 +192,19 @@ fn cached<'a>(built: &memo::Built, snap: &'a Snapshot) -> Option<&'a ObjectMeta>
 }
 
 /// Whether an object converge built last time still stands: the cached one carries its
-/// hash, or it is missing and would not be created now.
-fn in_place(built: &memo::Built, plan: &Plan, snap: &Snapshot) -> bool {
-    match cached(built, snap) {
-        Some(meta) => build::applied_hash(meta) == Some(built.hash.as_str()),
-        None => built.needs_create_routing && !plan.create_routing,
+/// hash, or it is missing and would not be created now, or its write is on its way and
+/// the cache has not caught up ([`super::pending`]): in each case `apply` would write
+/// nothing.
+fn in_place(ctx: &Ctx, ns: &str, built: &memo::Built, plan: &Plan, snap: &Snapshot) -> bool {
+    let cached = cached(built, snap);
+    match cached {
+        Some(meta) if build::applied_hash(meta) == Some(built.hash.as_str()) => true,
+        None if built.needs_create_routing && !plan.create_routing => true,
+        _ => {
+            let key = pending_key(&built.kind, ns, &built.name);
+            let rv = cached.and_then(|m| m.resource_version.as_deref());
+            !ctx.pending.needed(&key, &built.hash, rv)
+        }
     }
 }
 
