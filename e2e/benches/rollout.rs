@@ -12,7 +12,7 @@
 //! analysis interval in seconds (default 2), `BENCH_IDLE` the seconds of quiet measured
 //! between initialisation and the new revision (default 10), `SERIN_BIN` the binary
 //! measured (default `target/release/serin`; the image's is the `dist` build for musl,
-//! run with the image's allocator settings, [`IMAGE_ENV`]). The Canaries have no metric checks: this
+//! run with the image's allocator settings, [`image_env`]). The Canaries have no metric checks: this
 //! measures the controller, not Prometheus (the mesh exports request counters only).
 //! The sandbox runs on the same machine, in this process: its CPU and memory, and
 //! Prometheus', are printed beside serin's, with the load average at the start.
@@ -44,14 +44,29 @@ const PARALLEL: usize = 32;
 const LEASE: &str = "serin";
 const LEASE_SECS: u64 = 15;
 
-/// The environment the Dockerfile gives the image: mimalloc's settings, which only the
-/// musl build (the one linked with mimalloc) reads. Arenas committed on use and memory
-/// returned at once: at 300 Canaries that kept the peak at 32 MiB instead of 59, for a
-/// little CPU (10.1 ms per rollout against 8.8 without them; glibc's build spent 12.0).
-const IMAGE_ENV: [(&str, &str); 2] = [
-    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
-    ("MIMALLOC_PURGE_DELAY", "0"),
-];
+/// The environment the Dockerfile gives the image (the `ENV` lines of its last stage):
+/// mimalloc's settings, which only the musl build (the one linked with mimalloc) reads.
+/// Arenas committed on use and memory returned at once: at 300 Canaries that kept the
+/// peak at 32 MiB instead of 59, for a little CPU (10.1 ms per rollout against 8.8
+/// without them; glibc's build spent 12.0). Read from the Dockerfile, so the benchmark
+/// runs the binary as the image does and the two cannot drift apart.
+fn image_env() -> Vec<(String, String)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Dockerfile");
+    let text = std::fs::read_to_string(&path).expect("the Dockerfile");
+    let last_stage = text.rsplit("\nFROM ").next().unwrap_or_default();
+    let env: Vec<(String, String)> = last_stage
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ENV "))
+        .flat_map(str::split_whitespace)
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect();
+    assert!(
+        env.iter().any(|(k, _)| k.starts_with("MIMALLOC_")),
+        "the Dockerfile sets mimalloc's settings: {env:?}"
+    );
+    env
+}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -399,7 +414,7 @@ async fn main() {
         .expect("port")
         .port();
     let mut child = Command::new(serin)
-        .envs(IMAGE_ENV)
+        .envs(image_env())
         .args([
             "run",
             "--log-level",
