@@ -52,15 +52,22 @@ impl Snapshot {
         let deployment = |name: &str| ctx.deployments.get(&ObjectRef::new(name).within(&ns));
         let mut services = BTreeMap::new();
         let mut routing = RoutingObjects::default();
+        // The router's kinds, each with its cache (a kind the API server does not serve
+        // has none).
+        let kinds: Vec<_> = router
+            .map(|r| r.kinds())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|kind| {
+                let (_, store) = ctx.routing.iter().find(|(ar, _)| ar.kind == kind.kind)?;
+                Some((kind, store))
+            })
+            .collect();
         for name in [&names.apex, &names.apex_primary, &names.apex_canary] {
             if let Some(s) = ctx.services.get(&ObjectRef::new(name).within(&ns)) {
                 services.insert(name.clone(), s);
             }
-            for kind in router.map(|r| r.kinds()).unwrap_or_default() {
-                let Some((_, store)) = ctx.routing.iter().find(|(ar, _)| ar.kind == kind.kind)
-                else {
-                    continue;
-                };
+            for (kind, store) in &kinds {
                 if let Some(o) = store.get(&ObjectRef::new_with(name, kind.clone()).within(&ns)) {
                     routing.insert(&kind.kind, name, o);
                 }
