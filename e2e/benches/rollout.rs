@@ -356,8 +356,14 @@ async fn main() {
     let interval = Duration::from_secs(env_or("BENCH_INTERVAL", 2u64).max(1));
     let idle_window = Duration::from_secs(env_or("BENCH_IDLE", 10u64));
     let load = load_average();
-    let default_bin = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/serin");
-    let serin_path = std::env::var("SERIN_BIN").unwrap_or_else(|_| default_bin.to_string());
+    // `cargo bench` runs this in e2e/: a relative SERIN_BIN is taken from the workspace
+    // root, where the README's commands run.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let serin_path = std::env::var("SERIN_BIN").unwrap_or_else(|_| "target/release/serin".into());
+    let serin_path = std::path::Path::new(root)
+        .join(serin_path)
+        .to_string_lossy()
+        .into_owned();
     let serin = serin_path.as_str();
     assert!(
         std::path::Path::new(serin).exists(),
