@@ -45,6 +45,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
+use super::pending::Sweeps;
 use crate::api::Canary;
 use crate::build::{Desired, ORIGINAL};
 use crate::decide::TrafficSplit;
@@ -226,7 +227,7 @@ impl Default for Entry {
 #[derive(Default)]
 pub(super) struct Memo {
     entries: Mutex<HashMap<String, Entry>>,
-    swept: Mutex<Option<Instant>>,
+    swept: Sweeps,
 }
 
 impl Memo {
@@ -304,14 +305,9 @@ impl Memo {
     }
 
     fn sweep(&self) {
-        let Ok(mut swept) = self.swept.lock() else {
-            return;
-        };
-        if swept.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+        if !self.swept.due(SWEEP_EVERY) {
             return;
         }
-        *swept = Some(Instant::now());
-        drop(swept);
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, e| e.used.elapsed() < FORGET_AFTER);
         }
@@ -490,7 +486,7 @@ mod tests {
         for e in memo.entries.lock().unwrap().values_mut() {
             e.used = long_ago;
         }
-        *memo.swept.lock().unwrap() = Some(long_ago);
+        *memo.swept.0.lock().unwrap() = Some(long_ago);
         memo.remember("c-2", services(&c, &t, None), built("h1"));
         assert_eq!(memo.len(), 1);
     }

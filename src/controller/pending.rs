@@ -48,7 +48,25 @@ pub(super) struct Pending {
     /// Serin's last status write of each Canary (by namespace/name) the cache may not
     /// have seen yet.
     status: Mutex<HashMap<String, StatusWrite>>,
-    swept: Mutex<Option<Instant>>,
+    swept: Sweeps,
+}
+
+/// When a memory was last swept, so sweeps happen at most once per period.
+#[derive(Default)]
+pub(super) struct Sweeps(pub(super) Mutex<Option<Instant>>);
+
+impl Sweeps {
+    /// Whether a sweep is due, `every` after the last one; if so, it counts as done now.
+    pub(super) fn due(&self, every: Duration) -> bool {
+        let Ok(mut swept) = self.0.lock() else {
+            return false;
+        };
+        if swept.is_some_and(|at| at.elapsed() < every) {
+            return false;
+        }
+        *swept = Some(Instant::now());
+        true
+    }
 }
 
 impl Pending {
@@ -130,14 +148,9 @@ impl Pending {
 
     /// Forgets, at most once per [`SWEEP_EVERY`], what nothing will ask about again.
     fn sweep(&self) {
-        let Ok(mut swept) = self.swept.lock() else {
-            return;
-        };
-        if swept.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+        if !self.swept.due(SWEEP_EVERY) {
             return;
         }
-        *swept = Some(Instant::now());
-        drop(swept);
         if let Ok(mut status) = self.status.lock() {
             status.retain(|_, (_, _, at)| at.elapsed() < STATUS_WAIT);
         }
@@ -233,7 +246,7 @@ mod tests {
         for (_, (_, _, at)) in p.status.lock().unwrap().iter_mut() {
             *at = long_ago;
         }
-        *p.swept.lock().unwrap() = Some(long_ago);
+        *p.swept.0.lock().unwrap() = Some(long_ago);
         p.wrote("vs/b", "w20", Some("1"));
         assert_eq!(p.len(), (1, 0));
     }
